@@ -1,0 +1,151 @@
+"""Parameters: dated values with provenance, checked for order, type and range."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..diagnostics import Reporter
+from ..ir import Enum
+from ..load.yamlsrc import Located
+from .articles import Articles
+from .types import UNIT_TYPES
+
+
+@dataclass
+class ParamValue:
+    start: dt.date
+    value: Any  # Decimal/int for numbers, a choice code, [[bound, value], …] for tables; None when `end`
+    end: bool
+    illustrative: bool
+    source: dict | None
+    note: str | None
+    defined_at: str
+    jurisdiction: str
+
+    def to_json(self) -> dict:
+        out = {"from": self.start.isoformat(), "value": self.value, "defined_at": self.defined_at,
+               "jurisdiction": self.jurisdiction}
+        if self.end:
+            out["end"] = True
+        out["illustrative"] = self.illustrative
+        if self.source:
+            out["source"] = self.source
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class Param:
+    id: str
+    name: str
+    type: str
+    unit: str | None
+    citation: str
+    description: str
+    defined_at: str
+    choices: dict[str, str] | None = None
+    table: dict | None = None
+    overridable_by: list[str] = field(default_factory=list)
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    timelines: dict[str, list[ParamValue]] = field(default_factory=dict)
+
+    def enum(self) -> Enum | None:
+        return Enum(f"param:{self.id}", self.name, list(self.choices.items())) if self.choices else None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "type": self.type, "unit": self.unit,
+                "citation": self.citation, "description": self.description, "defined_at": self.defined_at,
+                "choices": self.choices, "table": self.table, "overridable_by": self.overridable_by,
+                "minimum": self.minimum, "maximum": self.maximum,
+                "timelines": {code: [v.to_json() for v in values] for code, values in self.timelines.items()}}
+
+
+def _date(text: str, span, reporter: Reporter) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        reporter.add("E0206", span, value=text)
+        return None
+
+
+def check_value(p: Param, value, span, reporter: Reporter, what: str = "") -> Any:
+    """The value as the runtime stores it, or None after reporting why it does not fit the parameter."""
+    pid = what or p.id
+    if p.choices is not None:
+        if value not in p.choices:
+            reporter.add("E0204", span, id=pid, value=value, detail=f"应为 {'、'.join(p.choices)} 之一")
+            return None
+        return value
+    if p.table is not None:
+        rows = value
+        if not isinstance(rows, list):
+            reporter.add("E0204", span, id=pid, value=value, detail="表格参数的取值应写在 rows 下")
+            return None
+        bounds = [r["from"] for r in rows]
+        if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+            reporter.add("E0204", span, id=pid, value="表格", detail="各行的 from 必须严格递增")
+            return None
+        return [[r["from"], r["value"]] for r in rows]
+    if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        reporter.add("E0204", span, id=pid, value=value, detail=f"应为以 {p.unit} 计的数字")
+        return None
+    if p.type in ("int", "count", "months", "years", "age") and value != int(value):
+        reporter.add("E0204", span, id=pid, value=value, detail=f"以 {p.unit} 计，应为整数")
+        return None
+    for bound, ok in ((p.minimum, lambda v, b: v >= b), (p.maximum, lambda v, b: v <= b)):
+        if bound is not None and not ok(value, bound):
+            reporter.add("E0205", span, id=pid, value=value, bound=f"[{p.minimum if p.minimum is not None else '-∞'}, "
+                         f"{p.maximum if p.maximum is not None else '∞'}]")
+            return None
+    return value
+
+
+def load_params(files: list[Located], province: str, articles: Articles, reporter: Reporter) -> dict[str, Param]:
+    params: dict[str, Param] = {}
+    names: dict[str, Param] = {}
+    for doc in files:
+        for pid, spec in doc.data["parameters"].items():
+            base = ("parameters", pid)
+            span = doc.key_span(base)
+            if pid in params:
+                reporter.add("E0201", span, id=pid, other=params[pid].defined_at)
+                continue
+            if "choices" in spec:
+                ptype = f"enum:param:{pid}"
+            elif "table" in spec:
+                ptype = f"table:{UNIT_TYPES[spec['table']['key']['unit']]}>{UNIT_TYPES[spec['table']['value']['unit']]}"
+            else:
+                ptype = UNIT_TYPES[spec["unit"]]
+            articles.resolve(spec["citation"], doc.span(base + ("citation",)), reporter)
+            p = Param(pid, spec["name"], ptype, spec.get("unit"), spec["citation"], spec.get("description", ""),
+                      str(span), spec.get("choices"), spec.get("table"), spec.get("overridable_by", []),
+                      spec.get("minimum"), spec.get("maximum"))
+            if p.name in names:
+                reporter.add("E0202", doc.span(base + ("name",)), name=p.name, other=names[p.name].id)
+            names[p.name] = p
+            params[pid] = p
+            timeline: list[ParamValue] = []
+            for i, v in enumerate(spec["values"]):
+                vspan = doc.span(base + ("values", i))
+                start = _date(v["from"], doc.span(base + ("values", i, "from")), reporter)
+                if start is None:
+                    continue
+                if timeline and start <= timeline[-1].start:
+                    reporter.add("E0203", doc.span(base + ("values", i, "from")), id=pid, date=start,
+                                 previous=timeline[-1].start)
+                    continue
+                raw = v.get("rows", v.get("value"))
+                value = None
+                if not v.get("end"):
+                    value = check_value(p, raw, doc.span(base + ("values", i, "rows" if "rows" in v else "value")),
+                                        reporter)
+                    if value is None:
+                        continue
+                timeline.append(ParamValue(start, value, bool(v.get("end")), bool(v.get("illustrative")),
+                                           v.get("source"), v.get("note"), str(vspan), province))
+            p.timelines[province] = timeline
+    return params

@@ -1,0 +1,260 @@
+"""The `policyc` command: check, build, test, eval, params. Exit codes: 0 fine; 1 policy errors or failing
+cases; 2 bad usage or bad input."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from . import __version__
+from .diagnostics import PolicyError, Reporter, render_github, render_json, render_text
+
+DEFAULT_POLICY = "policies/shanxi"
+EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 on bad usage, which is our code too; keep its message
+        self.print_usage(sys.stderr)
+        print(f"policyc: 用法错误：{message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _report(reporter: Reporter, fmt: str, stream=None) -> None:
+    diags = reporter.sorted()
+    if not diags:
+        return
+    if fmt == "json":
+        text = render_json(diags)
+    elif fmt == "github":
+        text = render_github(diags)
+    else:
+        text = render_text(diags)
+    print(text, file=stream or sys.stderr)
+
+
+def _compile(args, reporter: Reporter):
+    from .compiler import compile_policy
+    return compile_policy(args.policy, reporter)
+
+
+def _evaluator(args, reporter: Reporter):
+    """An evaluator from --bundle, or compiled in memory from the policy sources."""
+    from .runtime import Evaluator
+    if getattr(args, "bundle", None):
+        return Evaluator.from_file(args.bundle)
+    from .emit.bundle import build_bundle
+    from .runtime import jsonio
+    bundle = jsonio.loads(jsonio.dumps(build_bundle(_compile(args, reporter)), indent=None))
+    return Evaluator(bundle)
+
+
+def cmd_check(args) -> int:
+    reporter = Reporter()
+    try:
+        _compile(args, reporter)
+    except PolicyError:
+        pass
+    _report(reporter, args.format, sys.stdout if args.format != "text" else sys.stderr)
+    if reporter.has_errors():
+        return EXIT_POLICY
+    if args.format == "text":
+        print(f"检查通过：{args.policy}（{len(reporter.warnings)} 个警告）", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_build(args) -> int:
+    from .emit.outputs import outputs, write_outputs, stale_outputs
+    reporter = Reporter()
+    try:
+        files = outputs(_compile(args, reporter), Path(args.out))
+    except PolicyError:
+        _report(reporter, args.format)
+        print("构建失败，generated/ 未改动", file=sys.stderr)
+        return EXIT_POLICY
+    _report(reporter, args.format)
+    if args.check:
+        stale = stale_outputs(files)
+        if stale:
+            print("以下生成文件与规则源文件不一致，请运行 policyc build 并提交：", file=sys.stderr)
+            for path in stale:
+                print(f"  {path}", file=sys.stderr)
+            return EXIT_POLICY
+        print(f"生成文件是最新的（{len(files)} 个）", file=sys.stderr)
+        return EXIT_OK
+    write_outputs(files)
+    for path in files:
+        print(f"已写入 {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_test(args) -> int:
+    from .testing import check_cases, run_cases
+    reporter = Reporter()
+    try:
+        ev = _evaluator(args, reporter)
+    except PolicyError:
+        _report(reporter, "text")
+        return EXIT_POLICY
+    check_cases(ev, reporter)
+    if reporter.has_errors():
+        _report(reporter, "text")
+        return EXIT_POLICY
+    results = run_cases(ev, args.k)
+    for res in results:
+        if res.passed:
+            if args.verbose:
+                _out(f"✓ {res.name}")
+            continue
+        _out(f"✗ {res.name}  ({res.where})")
+        for line in ([res.error] if res.error else res.failures):
+            _out(f"    {line}")
+    passed = sum(r.passed for r in results)
+    failed = len(results) - passed
+    _out(f"{passed} passed, {failed} failed")
+    return EXIT_OK if failed == 0 and results else EXIT_POLICY
+
+
+def _read_request(source: str):
+    from .runtime import jsonio
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"无法读取 {source}：{err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{source} 不是 UTF-8 编码的文本") from None
+    try:
+        return jsonio.loads(text)
+    except ValueError as err:
+        raise UsageError(f"{source} 不是有效的 JSON：{err}") from None
+
+
+def _date_arg(text: str | None):
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"日期 {text!r} 无效，应为 YYYY-MM-DD") from None
+
+
+def cmd_eval(args) -> int:
+    from .runtime import InputError, RuntimeFault, jsonio
+    request = _read_request(args.request)
+    reporter = Reporter()
+    try:
+        ev = _evaluator(args, reporter)
+    except PolicyError:
+        _report(reporter, "text")
+        return EXIT_POLICY
+    try:
+        decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date))
+    except InputError as err:
+        print(jsonio.dumps(err.to_json()), file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeFault as err:
+        print(f"policyc: 无法评估[{err.code}]：{err}", file=sys.stderr)
+        return EXIT_USAGE
+    _out(jsonio.dumps(decision))
+    return EXIT_OK
+
+
+def cmd_params(args) -> int:
+    from .runtime import InputError, jsonio
+    reporter = Reporter()
+    try:
+        ev = _evaluator(args, reporter)
+    except PolicyError:
+        _report(reporter, "text")
+        return EXIT_POLICY
+    day = _date_arg(args.date)
+    try:
+        juris = ev.resolve_locality(args.locality, "--locality")
+    except InputError as err:
+        raise UsageError("；".join(m for _, m in err.problems)) from None
+    _, entries = ev.params_at(juris["code"], day)
+    out = {}
+    for pid, p in ev.params.items():
+        e = entries.get(pid)
+        if e is None:
+            continue
+        item = {"value": e["value"], "unit": p["unit"], "name": p["name"], "effective_from": e["from"],
+                "provenance": e.get("source") or {"illustrative": True, "note": "示例值，无正式来源"},
+                "illustrative": e["illustrative"], "defined_at": e["defined_at"],
+                "jurisdiction": e["jurisdiction"], "citation": p["citation"]}
+        if p.get("choices"):
+            item["label"] = p["choices"][e["value"]]
+        out[pid] = item
+    _out(jsonio.dumps({"locality": {"code": juris["code"], "name": juris["full_name"]}, "date": day.isoformat(),
+                       "parameters": out}))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="policyc", description="山西省社会救助政策规则编译器（policy-as-code）")
+    parser.add_argument("--version", action="version", version=f"policyc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def policy_arg(p):
+        p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
+
+    p = sub.add_parser("check", help="检查规则与参数，报告全部错误")
+    policy_arg(p)
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("build", help="编译规则包与生成文件到 generated/")
+    policy_arg(p)
+    p.add_argument("--out", default="generated", help="输出目录（默认 generated）")
+    p.add_argument("--check", action="store_true", help="只检查生成文件是否最新，不写入")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("test", help="运行规则旁的示例案例")
+    policy_arg(p)
+    p.add_argument("--bundle", help="用已编译的规则包运行")
+    p.add_argument("-k", help="只运行名称包含该文字的案例")
+    p.add_argument("-v", "--verbose", action="store_true", help="也列出通过的案例")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("eval", help="评估一个家庭，输出 JSON 决定")
+    policy_arg(p)
+    p.add_argument("--bundle", help="用已编译的规则包评估")
+    p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
+    p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
+    p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("params", help="列出某地某日适用的全部参数及来源")
+    policy_arg(p)
+    p.add_argument("--bundle", help="从已编译的规则包读取")
+    p.add_argument("--locality", required=True)
+    p.add_argument("--date", required=True)
+    p.set_defaults(func=cmd_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"policyc: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a bundle or runtime fault that is not the user's doing in policy files
+        from .runtime import RuntimeFault
+        if isinstance(err, RuntimeFault):
+            print(f"policyc: [{err.code}] {err}", file=sys.stderr)
+            return EXIT_USAGE
+        raise

@@ -1,0 +1,112 @@
+"""The request and decision JSON Schemas, generated from the IR so the contract and the rules cannot drift."""
+from __future__ import annotations
+
+from ..check.types import type_name, unit_of
+from ..ir import Module, is_optional, strip_optional
+
+DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+
+
+def _type_schema(m: Module, t: str, lo=None, hi=None) -> dict:
+    base = strip_optional(t)
+    if base.startswith("money"):
+        s = {"type": "number", "minimum": 0, "x-unit": unit_of(base)}
+    elif base in ("int", "count", "age", "months", "years"):
+        s = {"type": "integer"}
+        if unit_of(base):
+            s["x-unit"] = unit_of(base)
+    elif base in ("ratio", "percent", "number"):
+        s = {"type": "number"}
+    elif base == "bool":
+        s = {"type": "boolean"}
+    elif base == "text":
+        s = {"type": "string", "minLength": 1, "maxLength": 200}
+    elif base == "date":
+        s = dict(DATE)
+    elif base.startswith("enum:"):
+        e = m.enums[base[5:]]
+        s = {"enum": [c for c, _ in e.members], "description": "；".join(f"{c}: {label}" for c, label in e.members)}
+    elif base.startswith("record:"):
+        s = {"$ref": f"#/$defs/{base[7:]}"}
+    elif base.startswith("list:"):
+        s = {"type": "array", "items": _type_schema(m, base[5:])}
+        if lo is not None:
+            s["minItems"] = lo
+        if hi is not None:
+            s["maxItems"] = hi
+        lo = hi = None
+    else:
+        raise ValueError(base)
+    if lo is not None:
+        s["minimum"] = lo
+    if hi is not None:
+        s["maximum"] = hi
+    if is_optional(t):
+        s = {"anyOf": [s, {"type": "null"}]}
+    return s
+
+
+def _record_defs(m: Module) -> dict:
+    defs = {}
+    for rec in m.records.values():
+        props = {}
+        for f in rec.fields:
+            props[f.id] = dict(_type_schema(m, f.type, f.minimum, f.maximum), title=f.name)
+        defs[rec.id] = {"type": "object", "title": rec.name, "additionalProperties": False,
+                        "required": [f.id for f in rec.fields if not is_optional(f.type)], "properties": props}
+    return defs
+
+
+def request_schema(m: Module, policy_id: str) -> dict:
+    props = {"locality": {"type": ["string", "integer"], "title": "地区（6 位行政区划代码或地名）"},
+             "date": dict(DATE, title="评估日期")}
+    for inp in m.inputs:
+        props[inp.id] = dict(_type_schema(m, inp.type), title=inp.name)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://policyc.example/schemas/{policy_id}/household.schema.json",
+            "$comment": "由 policyc build 根据规则生成，请勿手工修改",
+            "title": "救助评估请求", "type": "object", "additionalProperties": False,
+            "required": [i.id for i in m.inputs], "properties": props, "$defs": _record_defs(m)}
+
+
+def decision_schema(m: Module, policy_id: str) -> dict:
+    by_id = {d.id: d for d in m.definitions}
+    reason = {"type": "object", "required": ["rule", "citation", "text"], "additionalProperties": False,
+              "properties": {"rule": {"type": "string"}, "citation": {"type": "string"},
+                             "text": {"type": "string", "title": "理由（中文，含所用数值）"}}}
+    programs = {}
+    for prog in m.programs:
+        props = {}
+        for oid in prog.outputs:
+            d = by_id[oid]
+            schema = _type_schema(m, d.type)
+            if strip_optional(d.type).startswith("money"):
+                schema = {"anyOf": [dict(schema, multipleOf=0.01), {"type": "null"}]} if is_optional(d.type) \
+                    else dict(schema, multipleOf=0.01)
+            props[oid[len(prog.id) + 1:]] = dict(schema, title=d.name, description=type_name(d.type, m.enums))
+        props["reasons"] = {"type": "array", "items": reason, "title": "理由及依据"}
+        programs[prog.id] = {"type": "object", "title": prog.name, "additionalProperties": False,
+                             "required": list(props), "properties": props}
+    trace_item = {"type": "object", "required": ["id", "name", "value", "unit", "effective_from", "jurisdiction",
+                                                 "illustrative", "defined_at"],
+                  "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                 "value": {}, "unit": {"type": ["string", "null"]}, "label": {"type": "string"},
+                                 "effective_from": DATE, "jurisdiction": {"type": "string"},
+                                 "illustrative": {"type": "boolean", "title": "示例值（无正式来源）"},
+                                 "source": {"type": "object"}, "defined_at": {"type": "string"}}}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://policyc.example/schemas/{policy_id}/decision.schema.json",
+            "$comment": "由 policyc build 根据规则生成，请勿手工修改",
+            "title": "救助评估决定", "type": "object", "additionalProperties": False,
+            "required": ["bundle", "locality", "date", "programs", "trace"],
+            "properties": {
+                "bundle": {"type": "object", "required": ["id", "version", "sha256"],
+                           "properties": {"id": {"type": "string"}, "version": {"type": "string"},
+                                          "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+                "locality": {"type": "object", "required": ["code", "name"],
+                             "properties": {"code": {"type": "string", "pattern": r"^\d{6}$"},
+                                            "name": {"type": "string"}}},
+                "date": DATE,
+                "programs": {"type": "object", "additionalProperties": False, "required": list(programs),
+                             "properties": programs},
+                "trace": {"type": "array", "items": trace_item, "title": "所用参数及来源"}}}

@@ -1,0 +1,205 @@
+"""The typed intermediate representation every backend reads: rules as one expression tree, plus declarations.
+
+It depends on nothing but the standard library, so the runtime can load it from a bundle without the compiler.
+
+Types are strings:
+  money, money/month, money/year   元, 元/月, 元/年 (Decimal)
+  ratio, percent, number, int      倍, %, 数, 整数 (dimensionless; percent holds the fraction, 30% = 0.3)
+  months, years, age, count        月, 年, 岁, 人
+  date, bool, text                 日期, 是否, 文本
+  enum:ID, record:ID, list:T, opt:T
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+IR_VERSION = 1
+
+DIMENSIONLESS = frozenset({"ratio", "percent", "number", "int", "count"})
+MONEY = frozenset({"money", "money/month", "money/year"})
+QUANTITIES = MONEY | {"months", "years", "age", "count"}
+
+
+def is_optional(t: str) -> bool:
+    return t.startswith("opt:")
+
+
+def strip_optional(t: str) -> str:
+    return t[4:] if t.startswith("opt:") else t
+
+
+def optional(t: str) -> str:
+    return t if t.startswith("opt:") else "opt:" + t
+
+
+@dataclass
+class Expr:
+    """One node: `op` names it, `type` is its checked type, `args` its children, `value` its payload."""
+
+    op: str
+    type: str
+    args: tuple["Expr", ...] = ()
+    value: Any = None
+
+    def walk(self) -> Iterator["Expr"]:
+        yield self
+        for a in self.args:
+            yield from a.walk()
+
+    def to_json(self) -> dict:
+        out: dict = {"op": self.op, "type": self.type}
+        if self.args:
+            out["args"] = [a.to_json() for a in self.args]
+        if self.value is not None:
+            out["value"] = self.value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Expr":
+        return cls(data["op"], data["type"], tuple(cls.from_json(a) for a in data.get("args", ())),
+                   data.get("value"))
+
+
+@dataclass
+class Reason:
+    """A sentence a decision gives when a rule holds (`when` true) or fails (false), if `only_if` holds."""
+
+    when: bool
+    parts: tuple  # str or Expr
+    only_if: Expr | None = None
+
+    def to_json(self) -> dict:
+        return {"when": self.when,
+                "parts": [p if isinstance(p, str) else p.to_json() for p in self.parts],
+                "only_if": self.only_if.to_json() if self.only_if else None}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Reason":
+        return cls(d["when"], tuple(p if isinstance(p, str) else Expr.from_json(p) for p in d["parts"]),
+                   Expr.from_json(d["only_if"]) if d.get("only_if") else None)
+
+
+@dataclass
+class Definition:
+    """A derived value, rule or output. `scope` names the record type it is computed for (None: once per request)."""
+
+    id: str
+    name: str
+    kind: str  # value | rule | output
+    type: str
+    expr: Expr
+    program: str | None
+    scope: str | None = None
+    citations: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    defined_at: str = ""
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "kind": self.kind, "type": self.type,
+                "expr": self.expr.to_json(), "program": self.program, "scope": self.scope,
+                "citations": list(self.citations), "reasons": [r.to_json() for r in self.reasons],
+                "defined_at": self.defined_at}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Definition":
+        return cls(d["id"], d["name"], d["kind"], d["type"], Expr.from_json(d["expr"]), d["program"],
+                   d.get("scope"), tuple(d.get("citations", ())),
+                   tuple(Reason.from_json(r) for r in d.get("reasons", ())), d.get("defined_at", ""))
+
+
+@dataclass
+class Field:
+    id: str
+    name: str
+    type: str
+    minimum: Any = None  # str (Decimal text) or int
+    maximum: Any = None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "type": self.type, "minimum": self.minimum,
+                "maximum": self.maximum}
+
+
+@dataclass
+class Record:
+    id: str
+    name: str
+    fields: list[Field]
+
+    def field(self, fid: str) -> Field | None:
+        return next((f for f in self.fields if f.id == fid), None)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "fields": [f.to_json() for f in self.fields]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Record":
+        return cls(d["id"], d["name"], [Field(**f) for f in d["fields"]])
+
+
+@dataclass
+class Enum:
+    id: str
+    name: str
+    members: list[tuple[str, str]]  # (code, Chinese label)
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "members": [list(m) for m in self.members]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Enum":
+        return cls(d["id"], d["name"], [tuple(m) for m in d["members"]])
+
+
+@dataclass
+class Program:
+    id: str
+    name: str
+    citations: tuple[str, ...]
+    outputs: list[str]  # ids of output definitions, in declaration order
+    rules: list[str] = field(default_factory=list)  # ids of rules whose reasons it gives, in declaration order
+    parameters: list[str] = field(default_factory=list)  # every parameter its outputs and reasons read
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "citations": list(self.citations),
+                "outputs": self.outputs, "rules": self.rules, "parameters": self.parameters}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Program":
+        return cls(d["id"], d["name"], tuple(d["citations"]), d["outputs"], d["rules"], d["parameters"])
+
+
+@dataclass
+class Module:
+    """Everything the rules say, checked and ordered: definitions are topologically sorted."""
+
+    enums: dict[str, Enum]
+    records: dict[str, Record]
+    inputs: list[Field]
+    definitions: list[Definition]
+    programs: list[Program]
+    parameter_types: dict[str, str]  # parameter id -> type, for every parameter the rules read
+
+    def definition(self, did: str) -> Definition:
+        return next(d for d in self.definitions if d.id == did)
+
+    def to_json(self) -> dict:
+        return {"ir_version": IR_VERSION,
+                "enums": [e.to_json() for e in self.enums.values()],
+                "records": [r.to_json() for r in self.records.values()],
+                "inputs": [f.to_json() for f in self.inputs],
+                "definitions": [d.to_json() for d in self.definitions],
+                "programs": [p.to_json() for p in self.programs],
+                "parameter_types": self.parameter_types}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Module":
+        if d.get("ir_version") != IR_VERSION:
+            raise ValueError(f"unsupported IR version {d.get('ir_version')!r}")
+        return cls({e["id"]: Enum.from_json(e) for e in d["enums"]},
+                   {r["id"]: Record.from_json(r) for r in d["records"]},
+                   [Field(**f) for f in d["inputs"]],
+                   [Definition.from_json(x) for x in d["definitions"]],
+                   [Program.from_json(p) for p in d["programs"]],
+                   dict(d["parameter_types"]))

@@ -1,0 +1,83 @@
+"""Validates loaded YAML against the JSON Schemas in schemas/, reporting each problem at its line in Chinese."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from ..diagnostics import Reporter
+from .yamlsrc import Located
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+_TYPES = {"object": "映射（键: 值）", "array": "列表", "string": "文字", "number": "数字", "integer": "整数",
+          "boolean": "true 或 false", "null": "空值"}
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> jsonschema.protocols.Validator:
+    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """For oneOf/anyOf, the sub-error that explains most (jsonschema's relevance heuristic)."""
+    while error.context:
+        sub = best_match(error.context)
+        if sub is None:
+            break
+        error = sub
+    return error
+
+
+def _describe(error: ValidationError) -> tuple[str, str]:
+    """(code, Chinese message) for one schema error."""
+    v, arg = error.validator, error.validator_value
+    if v == "required":
+        missing = [k for k in arg if isinstance(error.instance, dict) and k not in error.instance]
+        return "E0011", f"缺少必填字段 {'、'.join(missing)}"
+    if v == "additionalProperties":
+        extra = [k for k in error.instance if k not in error.schema.get("properties", {})] \
+            if isinstance(error.instance, dict) else []
+        return "E0012", f"未知字段 {'、'.join(map(str, extra))}（允许的字段：{'、'.join(error.schema.get('properties', {}))}）"
+    if v == "type":
+        kinds = arg if isinstance(arg, list) else [arg]
+        return "E0013", f"应为{'或'.join(_TYPES.get(k, k) for k in kinds)}，实际为 {error.instance!r}"
+    if v == "enum":
+        return "E0014", f"取值 {error.instance!r} 不在允许范围内，应为以下之一：{'、'.join(map(str, arg))}"
+    if v == "const":
+        return "E0014", f"取值应为 {arg!r}"
+    if v in ("pattern", "format"):
+        hint = "YYYY-MM-DD" if "\\d{4}" in str(arg) or arg == "date" else str(arg)
+        return "E0015", f"{error.instance!r} 的格式不符，应为 {hint}"
+    if v == "propertyNames":
+        return "E0015", f"名称 {error.instance!r} 的格式不符"
+    if v in ("minItems", "minProperties", "minLength"):
+        return "E0016", "不能为空"
+    if v == "not":
+        return "E0017", "字段组合不允许（例如 value 与 end、source 与 illustrative 不能同时出现）"
+    if v in ("oneOf", "anyOf"):
+        return "E0017", "不符合任何一种允许的写法（例如参数须且只能有 unit、choices、table 之一；每个取值须注明 source 或 illustrative）"
+    return "E0010", error.message
+
+
+def check(doc: Located, schema: str, reporter: Reporter) -> bool:
+    """Validate doc against schemas/<schema>; report every error; True when valid."""
+    ok = True
+    for error in sorted(validator(schema).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))):
+        ok = False
+        error = _deepest(error)
+        code, message = _describe(error)
+        path = tuple(error.absolute_path)
+        span = doc.key_span(path) if error.validator in ("propertyNames",) else doc.span(path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
+            if extra:
+                span = doc.key_span(path + (extra[0],))
+        where = "/".join(map(str, path)) or "（文件顶层）"
+        reporter.add(code, span, detail=message, where=where)
+    return ok

@@ -1,0 +1,118 @@
+"""YAML that remembers where every value was written, with exact numbers and no surprises.
+
+Numbers become int or Decimal (from the digits as written, never through float); dates stay ISO strings
+(the schemas check their form); anchors and aliases are refused, so no document can expand beyond its text.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import yaml
+
+from ..diagnostics import Reporter, Span
+
+Path_ = tuple  # a JSON path: keys and indexes
+
+
+class Located:
+    """A loaded document with the span of every node, by JSON path."""
+
+    def __init__(self, file: str, data, spans: dict[Path_, Span]):
+        self.file = file
+        self.data = data
+        self.spans = spans
+
+    def span(self, path: Path_) -> Span:
+        """The span of the value at path, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path and path not in self.spans:
+            path = path[:-1]
+        return self.spans.get(path, Span(self.file, 1, 1))
+
+    def key_span(self, path: Path_) -> Span:
+        return self.spans.get(("#key",) + tuple(path)) or self.span(path)
+
+
+def _span(file: str, mark) -> Span:
+    return Span(file, mark.line + 1, mark.column + 1)
+
+
+def _scalar(node: yaml.ScalarNode):
+    tag, text = node.tag, node.value
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    if tag == "tag:yaml.org,2002:bool":
+        return text.lower() in ("true", "yes", "on")
+    if tag == "tag:yaml.org,2002:int":
+        for base in (10, 0):
+            try:
+                return int(text.replace("_", ""), base)
+            except ValueError:
+                pass
+        return text
+    if tag == "tag:yaml.org,2002:float":
+        try:
+            value = Decimal(text.replace("_", ""))
+        except InvalidOperation:
+            return text
+        return value if value.is_finite() else text
+    return text  # str, timestamps (kept as text: the schemas check date formats)
+
+
+def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
+    """Parse text; report a syntax error at its line and return None."""
+    try:
+        if "&" in text or "*" in text:
+            for token in yaml.scan(text, Loader=yaml.SafeLoader):
+                if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
+                    # refused outright: an alias repeats a node, and nested ones can explode in size
+                    reporter.add("E0002", _span(file, token.start_mark))
+                    return None
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        span = _span(file, mark) if mark else Span(file, 1, 1)
+        reporter.add("E0001", span, problem=err.problem or str(err))
+        return None
+    except yaml.YAMLError as err:
+        reporter.add("E0001", Span(file, 1, 1), problem=str(err))
+        return None
+    spans: dict[Path_, Span] = {}
+    problems: list[tuple[Span, str]] = []
+
+    def build(n, path: Path_, seen: set[int]):
+        if id(n) in seen:  # an alias: the node object is shared
+            problems.append((_span(file, n.start_mark), "alias"))
+            return None
+        spans[path] = _span(file, n.start_mark)
+        if isinstance(n, yaml.MappingNode):
+            out = {}
+            for k, v in n.value:
+                key = _scalar(k) if isinstance(k, yaml.ScalarNode) else None
+                if not isinstance(key, (str, int)) or isinstance(key, bool):
+                    problems.append((_span(file, k.start_mark), "key"))
+                    continue
+                key = str(key)
+                if key == "<<":
+                    problems.append((_span(file, k.start_mark), "alias"))
+                    continue
+                if key in out:
+                    problems.append((_span(file, k.start_mark), f"dup:{key}"))
+                spans[("#key",) + path + (key,)] = _span(file, k.start_mark)
+                out[key] = build(v, path + (key,), seen | {id(n)})
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [build(v, path + (i,), seen | {id(n)}) for i, v in enumerate(n.value)]
+        return _scalar(n)
+
+    if node is None:
+        return Located(file, None, {(): Span(file, 1, 1)})
+    data = build(node, (), set())
+    for span, kind in problems:
+        if kind == "alias":
+            reporter.add("E0002", span)
+        elif kind == "key":
+            reporter.add("E0003", span)
+        else:
+            reporter.add("E0004", span, key=kind[4:])
+    return Located(file, data, spans)

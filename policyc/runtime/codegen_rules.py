@@ -1,0 +1,296 @@
+"""Turns the IR's definitions into the Python source of one evaluation function, compiled once per bundle."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from ..ir import MONEY, Definition, Expr, Module, is_optional, strip_optional
+
+_CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
+_ARITH = {"add": "+", "sub": "-", "mul": "*"}
+_DECIMAL_TYPES = MONEY | {"ratio", "percent", "number"}
+
+
+class RulesCodegen:
+    def __init__(self, module: Module):
+        self.m = module
+        self.consts: dict[object, str] = {}
+        self.const_src: list[str] = []
+        self.params: dict[str, str] = {}
+        self.defs: dict[str, str] = {}
+        self.tmp = 0
+        self.labels: dict[str, str] = {}
+
+    # ── names ────────────────────────────────────────────────────────────────────────
+    def const(self, key, src: str) -> str:
+        if key not in self.consts:
+            name = f"K{len(self.consts)}"
+            self.consts[key] = name
+            self.const_src.append(f"{name} = {src}")
+        return self.consts[key]
+
+    def param(self, pid: str) -> str:
+        if pid not in self.params:
+            self.params[pid] = f"p{len(self.params)}"
+        return self.params[pid]
+
+    def temp(self) -> str:
+        self.tmp += 1
+        return f"t{self.tmp}"
+
+    def label_map(self, enum_id: str) -> str:
+        if enum_id not in self.labels:
+            members = dict(self.m.enums[enum_id].members)
+            self.labels[enum_id] = self.const(("labels", enum_id), repr(members))
+        return self.labels[enum_id]
+
+    # ── expressions ──────────────────────────────────────────────────────────────────
+    def expr(self, e: Expr) -> str:
+        return getattr(self, "x_" + e.op)(e)
+
+    def x_lit(self, e: Expr) -> str:
+        t = e.type
+        if e.value is None:
+            return "None"
+        if t == "bool":
+            return repr(bool(e.value))
+        if t == "text" or t.startswith("enum:"):
+            return repr(e.value)
+        if t == "date":
+            d = dt.date.fromisoformat(e.value)
+            return self.const(("date", e.value), f"_date({d.year}, {d.month}, {d.day})")
+        if t in _DECIMAL_TYPES:
+            return self.const(("dec", e.value), f"Decimal({str(Decimal(e.value))!r})")
+        value = Decimal(e.value)
+        return str(int(value)) if value == int(value) else self.const(("dec", e.value), f"Decimal({e.value!r})")
+
+    def x_param(self, e: Expr) -> str:
+        return self.param(e.value)
+
+    def x_input(self, e: Expr) -> str:
+        return f"i_{e.value}"
+
+    def x_def(self, e: Expr) -> str:
+        return self.defs[e.value]
+
+    def x_elem(self, e: Expr) -> str:
+        return "self_" if e.value == "self" else e.value
+
+    def x_eval_date(self, e: Expr) -> str:
+        return "EVAL_DATE"
+
+    def x_field(self, e: Expr) -> str:
+        obj = e.args[0]
+        src = self.expr(obj)
+        if is_optional(obj.type):
+            t = self.temp()
+            return f"(None if ({t} := {src}) is None else {t}[{e.value!r}])"
+        return f"{src}[{e.value!r}]"
+
+    def _nullable(self, e: Expr, build) -> str:
+        """Arithmetic that yields nothing when an operand is missing."""
+        srcs = [self.expr(a) for a in e.args]
+        opt = [is_optional(a.type) for a in e.args]
+        if not any(opt):
+            return build(*srcs)
+        names = []
+        tests = []
+        for src, o in zip(srcs, opt):
+            if o:
+                t = self.temp()
+                tests.append(f"({t} := {src}) is None")
+                names.append(t)
+            else:
+                names.append(src)
+        return f"(None if {' or '.join(tests)} else {build(*names)})"
+
+    def _arith(self, e: Expr) -> str:
+        return self._nullable(e, lambda a, b: f"({a} {_ARITH[e.op]} {b})")
+
+    x_add = x_sub = x_mul = _arith
+
+    def x_div(self, e: Expr) -> str:
+        left = strip_optional(e.args[0].type)
+        wrap = (lambda a: a) if left in _DECIMAL_TYPES else (lambda a: f"Decimal({a})")
+        return self._nullable(e, lambda a, b: f"({wrap(a)} / {b})")
+
+    def x_neg(self, e: Expr) -> str:
+        return self._nullable(e, lambda a: f"(-{a})")
+
+    def x_add_months(self, e: Expr) -> str:
+        return f"add_months({self.expr(e.args[0])}, {self.expr(e.args[1])})"
+
+    def x_sub_months(self, e: Expr) -> str:
+        return self._nullable(e, lambda a, b: f"add_months({a}, -{b})")
+
+    def x_per_month(self, e: Expr) -> str:
+        return self._nullable(e, lambda a: f"({a} / 12)")
+
+    def x_per_year(self, e: Expr) -> str:
+        return self._nullable(e, lambda a: f"({a} * 12)")
+
+    def _cmp(self, e: Expr) -> str:
+        return f"({self.expr(e.args[0])} {_CMP[e.op]} {self.expr(e.args[1])})"
+
+    x_lt = x_le = x_gt = x_ge = x_eq = x_ne = _cmp
+
+    def x_and(self, e: Expr) -> str:
+        return f"({self.expr(e.args[0])} and {self.expr(e.args[1])})"
+
+    def x_or(self, e: Expr) -> str:
+        return f"({self.expr(e.args[0])} or {self.expr(e.args[1])})"
+
+    def x_not(self, e: Expr) -> str:
+        return f"(not {self.expr(e.args[0])})"
+
+    def x_if(self, e: Expr) -> str:
+        c, a, b = (self.expr(x) for x in e.args)
+        return f"({a} if {c} else {b})"
+
+    def x_present(self, e: Expr) -> str:
+        return f"({self.expr(e.args[0])} is not None)"
+
+    def x_default(self, e: Expr) -> str:
+        t = self.temp()
+        return f"({self.expr(e.args[1])} if ({t} := {self.expr(e.args[0])}) is None else {t})"
+
+    def x_min(self, e: Expr) -> str:
+        return f"min({', '.join(self.expr(a) for a in e.args)})"
+
+    def x_max(self, e: Expr) -> str:
+        return f"max({', '.join(self.expr(a) for a in e.args)})"
+
+    def x_round(self, e: Expr) -> str:
+        return f"round_money({self.expr(e.args[0])}, {self.expr(e.args[1])})"
+
+    def x_lookup(self, e: Expr) -> str:
+        return f"lookup({self.param(e.value)}, {self.expr(e.args[0])})"
+
+    def x_sum(self, e: Expr) -> str:
+        lst, body = (self.expr(a) for a in e.args)
+        zero = "ZERO" if strip_optional(e.type) in _DECIMAL_TYPES else "0"
+        return f"sum(({body} for {e.value} in {lst}), {zero})"
+
+    def x_count(self, e: Expr) -> str:
+        if len(e.args) == 1:
+            return f"len({self.expr(e.args[0])})"
+        lst, cond = (self.expr(a) for a in e.args)
+        return f"sum(1 for {e.value} in {lst} if {cond})"
+
+    def x_any(self, e: Expr) -> str:
+        lst, cond = (self.expr(a) for a in e.args)
+        return f"any({cond} for {e.value} in {lst})"
+
+    def x_all(self, e: Expr) -> str:
+        lst, cond = (self.expr(a) for a in e.args)
+        return f"all({cond} for {e.value} in {lst})"
+
+    def x_filter(self, e: Expr) -> str:
+        lst, cond = (self.expr(a) for a in e.args)
+        return f"[{e.value} for {e.value} in {lst} if {cond}]"
+
+    def x_map(self, e: Expr) -> str:
+        lst, body = (self.expr(a) for a in e.args)
+        return f"[{body} for {e.value} in {lst}]"
+
+    def x_case(self, e: Expr) -> str:
+        *pairs, default = e.args
+        conds = [self.expr(c) for c in pairs[0::2]]
+        results = [self.expr(r) for r in pairs[1::2]]
+        if e.value == "unique":
+            return (f"unique(({', '.join(conds)},), ({', '.join(results)},), {self.expr(default)})")
+        src = self.expr(default)
+        for c, r in reversed(list(zip(conds, results))):
+            src = f"({r} if {c} else {src})"
+        return src
+
+    # ── display ─────────────────────────────────────────────────────────────────────
+    def display(self, e: Expr) -> str:
+        t = strip_optional(e.type)
+        src = self.expr(e)
+        if t.startswith("enum:"):
+            return f"fmt_value({src}, 'enum', {self.label_map(t[5:])})"
+        if t.startswith("list:"):
+            return f"fmt_value({src}, {t[5:]!r})"
+        return f"fmt_value({src}, {t!r})"
+
+    # ── statements ──────────────────────────────────────────────────────────────────
+    def instances(self, record_id: str) -> list[list[tuple[str, str]]]:
+        """Access paths from the inputs to every place a record of this type occurs."""
+        paths: list[list[tuple[str, str]]] = []
+
+        def visit(t: str, steps: list[tuple[str, str]], depth: int) -> None:
+            t = strip_optional(t)
+            if depth > 6:
+                return
+            if t.startswith("list:"):
+                visit(t[5:], steps + [("each", "")], depth + 1)
+            elif t.startswith("record:"):
+                if t[7:] == record_id:
+                    paths.append(steps)
+                for f in self.m.records[t[7:]].fields:
+                    visit(f.type, steps + [("field", f.id)], depth + 1)
+
+        for inp in self.m.inputs:
+            visit(inp.type, [("input", inp.id)], 0)
+        return paths
+
+    def definition(self, d: Definition, lines: list[str]) -> None:
+        if d.scope is None:
+            name = f"d{len(self.defs)}"
+            self.defs[d.id] = name
+            lines.append(f"    {name} = {self.expr(d.expr)}  # {d.name}")
+            return
+        body = self.expr(d.expr)
+        for path in self.instances(d.scope):
+            indent, cur = "    ", ""
+            for i, (kind, key) in enumerate(path):
+                if kind == "input":
+                    cur = f"i_{key}"
+                elif kind == "field":
+                    lines.append(f"{indent}o{i} = {cur}[{key!r}]")
+                    lines.append(f"{indent}if o{i} is not None:")
+                    indent, cur = indent + "    ", f"o{i}"
+                else:
+                    lines.append(f"{indent}for o{i} in {cur}:")
+                    indent, cur = indent + "    ", f"o{i}"
+            lines.append(f"{indent}self_ = {cur}")
+            lines.append(f"{indent}self_[{d.id!r}] = {body}  # {d.name}")
+
+    def generate(self) -> str:
+        m = self.m
+        body: list[str] = []
+        for d in m.definitions:
+            self.definition(d, body)
+        by_id = {d.id: d for d in m.definitions}
+        out: list[str] = []
+        for prog in m.programs:
+            out.append(f"    r = []")
+            for rid in prog.rules:
+                rule = by_id[rid]
+                cite = "；".join(rule.citations)
+                for reason in rule.reasons:
+                    text = " + ".join(repr(p) if isinstance(p, str) else self.display(p) for p in reason.parts) \
+                        or "''"
+                    cond = self.defs[rid] if reason.when else f"not {self.defs[rid]}"
+                    if reason.only_if is not None:
+                        cond = f"({self.expr(reason.only_if)}) and {cond}"
+                    out.append(f"    if {cond}:")
+                    out.append(f"        r.append({{'rule': {rid!r}, 'citation': {cite!r}, 'text': {text}}})")
+            fields = []
+            for oid in prog.outputs:
+                o = by_id[oid]
+                key = oid[len(prog.id) + 1:]
+                src = self.defs[oid]
+                if strip_optional(o.type) in MONEY:
+                    src = f"money_out({src})"
+                fields.append(f"{key!r}: {src}")
+            fields.append("'reasons': r")
+            out.append(f"    out[{prog.id!r}] = {{{', '.join(fields)}}}")
+        head = ["def evaluate(R, P, EVAL_DATE):"]
+        head += [f"    i_{inp.id} = R[{inp.id!r}]" for inp in m.inputs]
+        head += [f"    {name} = P[{pid!r}]" for pid, name in self.params.items()]
+        src = "\n".join(
+            ["# generated by policyc from the bundle's IR; do not edit"]
+            + self.const_src + [""] + head + body + ["    out = {}"] + out + ["    return out", ""])
+        return src

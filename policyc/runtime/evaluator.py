@@ -1,0 +1,226 @@
+"""Evaluates requests against a loaded bundle: household in, decision out, with reasons and a parameter trace."""
+from __future__ import annotations
+
+import bisect
+import datetime as _dt
+import difflib
+from decimal import Decimal
+from pathlib import Path
+
+from .. import ir
+from . import values
+from .bundle import read_bundle, verify
+from .codegen_rules import RulesCodegen
+from .errors import InputError, LocalityError, RuntimeFault
+from .inputs import HELPERS, InputCodegen
+
+
+class EvaluationError(RuntimeFault):
+    """The request is well-formed but cannot be decided (e.g. no parameter value on that date)."""
+
+    code = "R0301"
+
+
+def _unique(conds, results, default):
+    hits = [r for c, r in zip(conds, results) if c]
+    if len(hits) > 1:
+        raise EvaluationError("决策表声明为“唯一”命中，但有多行同时满足")
+    return hits[0] if hits else default
+
+
+_RULE_GLOBALS = {
+    "Decimal": Decimal, "_date": _dt.date, "ZERO": values.ZERO, "add_months": values.add_months,
+    "round_money": values.round_money, "lookup": values.lookup_brackets, "fmt_value": values.fmt_value,
+    "money_out": values.money_out, "unique": _unique,
+}
+
+
+def _runtime_value(ptype: str, value):
+    """A parameter value as the evaluator computes with it."""
+    if value is None:
+        return None
+    if ptype == "percent":
+        return Decimal(value) / 100
+    if ptype.startswith("table:"):
+        return tuple((Decimal(b), Decimal(v)) for b, v in value)
+    if ptype in ("int", "count", "age", "months", "years"):
+        return int(value)
+    if ptype.startswith("enum:"):
+        return value
+    return Decimal(value)
+
+
+class Evaluator:
+    """Compiled once from a bundle; `evaluate` is then cheap and thread-safe."""
+
+    CACHE_LIMIT = 4096
+
+    def __init__(self, bundle: dict, verified: bool = False):
+        if not verified:
+            verify(bundle)
+        self.bundle = bundle
+        m = bundle["manifest"]
+        self.bundle_info = {"id": m["id"], "version": m["version"], "sha256": m["sha256"]}
+        self.module = ir.Module.from_json(bundle["ir"])
+        self.articles = bundle["articles"]
+        self.jurisdictions = {j["code"]: j for j in bundle["jurisdictions"]}
+        self._names: dict[str, list[str]] = {}
+        for j in bundle["jurisdictions"]:
+            for name in {j["name"], j["full_name"]}:
+                self._names.setdefault(name, []).append(j["code"])
+        self.params = bundle["parameters"]
+        self._timelines = {}
+        for pid, p in self.params.items():
+            for code, entries in p["timelines"].items():
+                starts = [_dt.date.fromisoformat(e["from"]) for e in entries]
+                vals = [None if e.get("end") else _runtime_value(p["type"], e["value"]) for e in entries]
+                self._timelines[(pid, code)] = (starts, vals, entries)
+        self._cache: dict = {}
+        self._program_params = sorted({pid for prog in self.module.programs for pid in prog.parameters})
+        rules = RulesCodegen(self.module)
+        self.rules_source = rules.generate()
+        self.inputs_source = InputCodegen(self.module).generate()
+        self._evaluate = self._compile(self.rules_source, dict(_RULE_GLOBALS), "evaluate", "<policyc rules>")
+        self._convert = self._compile(self.inputs_source, dict(HELPERS), "convert", "<policyc inputs>")
+
+    @staticmethod
+    def _compile(source: str, namespace: dict, name: str, filename: str):
+        exec(compile(source, filename, "exec"), namespace)
+        return namespace[name]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Evaluator":
+        return cls(read_bundle(path), verified=True)
+
+    # ── localities and parameters ──────────────────────────────────────────────────────
+    def resolve_locality(self, value, path: str = "$.locality") -> dict:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise LocalityError([(path, "应为 6 位行政区划代码或地名")])
+        value = value.strip()
+        if value in self.jurisdictions:
+            return self.jurisdictions[value]
+        codes = self._names.get(value, [])
+        if len(codes) == 1:
+            return self.jurisdictions[codes[0]]
+        if len(codes) > 1:
+            names = "、".join(f"{self.jurisdictions[c]['full_name']}（{c}）" for c in codes)
+            raise LocalityError([(path, f"“{value}”有多个同名地区：{names}；请使用代码或完整名称")])
+        close = difflib.get_close_matches(value, list(self._names), n=3, cutoff=0.5)
+        hint = f"，是否指：{'、'.join(close)}？" if close else ""
+        raise LocalityError([(path, f"未知的地区“{value}”{hint}")])
+
+    def chain(self, code: str) -> list[str]:
+        out = []
+        while code:
+            out.append(code)
+            code = self.jurisdictions[code]["parent"]
+        return out
+
+    def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict]:
+        """Every parameter's value at a locality on a day: the nearest level with a value in force wins."""
+        key = (code, day)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        chain = self.chain(code)
+        found_values, found_entries = {}, {}
+        for pid in self.params:
+            for level in chain:
+                tl = self._timelines.get((pid, level))
+                if tl is None:
+                    continue
+                i = bisect.bisect_right(tl[0], day) - 1
+                if i < 0:
+                    continue
+                if tl[1][i] is not None:
+                    found_values[pid] = tl[1][i]
+                    found_entries[pid] = tl[2][i]
+                break
+        result = (found_values, found_entries)
+        if len(self._cache) >= self.CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    def trace(self, entries: dict) -> list[dict]:
+        out = []
+        for pid in self._program_params:
+            p, e = self.params[pid], entries[pid]
+            item = {"id": pid, "name": p["name"], "value": e["value"], "unit": p["unit"],
+                    "effective_from": e["from"], "jurisdiction": e["jurisdiction"],
+                    "illustrative": e["illustrative"], "defined_at": e["defined_at"]}
+            if p.get("choices"):
+                item["label"] = p["choices"][e["value"]]
+            if e.get("source"):
+                item["source"] = e["source"]
+            out.append(item)
+        return out
+
+    def _override(self, values_: dict, entries: dict, overrides: dict) -> tuple[dict, dict]:
+        values_, entries = dict(values_), dict(entries)
+        for pid, value in overrides.items():
+            p = self.params.get(pid)
+            if p is None:
+                raise InputError([(f"parameters.{pid}", "没有这个参数")])
+            try:
+                values_[pid] = _runtime_value(p["type"], value)
+            except (ArithmeticError, TypeError, ValueError):
+                raise InputError([(f"parameters.{pid}", f"取值 {value!r} 不符合参数类型")]) from None
+            if p.get("choices") and value not in p["choices"]:
+                raise InputError([(f"parameters.{pid}", f"应为 {'、'.join(p['choices'])} 之一")])
+            entries[pid] = {"from": "1900-01-01", "value": value, "jurisdiction": "case",
+                            "illustrative": True, "defined_at": "案例临时取值"}
+        return values_, entries
+
+    # ── evaluation ──────────────────────────────────────────────────────────────────
+    def convert(self, request) -> dict:
+        if not isinstance(request, dict):
+            raise InputError([("$", "请求应为 JSON 对象")])
+        errs: list = []
+        converted = self._convert(request, errs)
+        known = {"locality", "date"} | {i.id for i in self.module.inputs}
+        for k in request:
+            if k not in known:
+                errs.append((f"$.{k}", "未知字段（请检查拼写）"))
+        if errs:
+            raise InputError(errs)
+        return converted
+
+    def evaluate(self, request, locality=None, date=None, overrides: dict | None = None) -> dict:
+        """request: the parsed JSON object; `locality` and `date` override the request's own;
+        `overrides` replaces parameter values (example cases use it to exercise other settings)."""
+        if not isinstance(request, dict):
+            raise InputError([("$", "请求应为 JSON 对象")])
+        loc = locality if locality is not None else request.get("locality")
+        day = date if date is not None else request.get("date")
+        problems = []
+        if loc is None:
+            problems.append(("$.locality", "缺少地区（locality）"))
+        if day is None:
+            problems.append(("$.date", "缺少评估日期（date）"))
+        elif not isinstance(day, _dt.date):
+            try:
+                day = _dt.date.fromisoformat(day) if isinstance(day, str) and len(day) == 10 else None
+            except ValueError:
+                day = None
+            if day is None:
+                problems.append(("$.date", "应为日期 YYYY-MM-DD"))
+        if problems:
+            raise InputError(problems)
+        juris = self.resolve_locality(loc)
+        inputs = self.convert(request)
+        values_, entries = self.params_at(juris["code"], day)
+        if overrides:
+            values_, entries = self._override(values_, entries, overrides)
+        missing = [p for p in self._program_params if p not in values_]
+        if missing:
+            raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
+                                  + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
+        try:
+            programs = self._evaluate(inputs, values_, day)
+        except (ArithmeticError, TypeError) as err:
+            raise EvaluationError(f"计算失败：{err}") from None
+        return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
+                "date": day.isoformat(), "programs": programs, "trace": self.trace(entries)}

@@ -1,0 +1,85 @@
+"""Exact values used by generated evaluators: money as Decimal, dates, rounding, display in Chinese."""
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+ZERO = Decimal(0)
+FEN = Decimal("0.01")
+
+# Rounding modes a policy may name (the codes of a rounding parameter's choices).
+_ROUNDING = {
+    "ceil_yuan": (Decimal(1), ROUND_CEILING),
+    "round_yuan": (Decimal(1), ROUND_HALF_UP),
+    "floor_yuan": (Decimal(1), ROUND_FLOOR),
+    "ceil_jiao": (Decimal("0.1"), ROUND_CEILING),
+    "round_jiao": (Decimal("0.1"), ROUND_HALF_UP),
+    "round_fen": (FEN, ROUND_HALF_UP),
+}
+ROUNDING_MODES = tuple(_ROUNDING)
+
+
+def round_money(value, mode: str):
+    if value is None:
+        return None
+    quantum, how = _ROUNDING[mode]
+    return value.quantize(quantum, rounding=how)
+
+
+def add_months(day: _dt.date | None, months) -> _dt.date | None:
+    """Calendar month addition; a day past the end of the target month becomes its last day (1月31日 + 1个月 = 2月末)."""
+    if day is None or months is None:
+        return None
+    total = day.year * 12 + day.month - 1 + int(months)
+    year, month = divmod(total, 12)
+    month += 1
+    return _dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def lookup_brackets(rows, key):
+    """rows: ((lower_bound, value), ...) ascending; the value of the last row whose bound <= key, else None."""
+    found = None
+    for bound, value in rows:
+        if key >= bound:
+            found = value
+        else:
+            break
+    return found
+
+
+def fmt_number(value) -> str:
+    """A Decimal without needless zeros: 650, 333.33, 1.5."""
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return str(value.quantize(Decimal(1)))
+        q = value.quantize(FEN, rounding=ROUND_HALF_UP)
+        return format(q.normalize(), "f") if q != q.to_integral_value() else str(q.quantize(Decimal(1)))
+    return str(value)
+
+
+def fmt_date(day: _dt.date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def fmt_value(value, kind: str, labels: dict | None = None) -> str:
+    if value is None:
+        return "无"
+    if kind == "bool":
+        return "是" if value else "否"
+    if kind == "date":
+        return fmt_date(value)
+    if kind == "percent":
+        return fmt_number(value * 100) + "%"
+    if labels is not None:
+        return labels.get(value, str(value))
+    if isinstance(value, (list, tuple)):
+        return "、".join(fmt_value(v, kind) for v in value) or "无"
+    return fmt_number(value)
+
+
+def money_out(value):
+    """Money leaves the runtime with at most two decimals (half up to the fen)."""
+    if value is None:
+        return None
+    return value.quantize(FEN, rounding=ROUND_HALF_UP) if value.as_tuple().exponent < -2 else value
