@@ -24,9 +24,18 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+def _missing_one_of(error: ValidationError) -> list[str]:
+    """For an anyOf/oneOf whose every branch only lacks a key: those keys (the author must add one of them)."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return []
+    if all(e.validator == "required" and not e.relative_path for e in error.context):
+        return [k for e in error.context for k in e.validator_value]
+    return []
+
+
 def _deepest(error: ValidationError) -> ValidationError:
     """For oneOf/anyOf, the sub-error that explains most (jsonschema's relevance heuristic)."""
-    while error.context:
+    while error.context and not _missing_one_of(error):
         sub = best_match(error.context)
         if sub is None:
             break
@@ -60,6 +69,8 @@ def _describe(error: ValidationError) -> tuple[str, str]:
         return "E0016", "不能为空"
     if v == "not":
         return "E0017", "字段组合不允许（例如 value 与 end、source 与 illustrative 不能同时出现）"
+    if _missing_one_of(error):
+        return "E0011", f"缺少字段，须写明以下之一：{'、'.join(dict.fromkeys(_missing_one_of(error)))}"
     if v in ("oneOf", "anyOf"):
         return "E0017", "不符合任何一种允许的写法（例如参数须且只能有 unit、choices、table 之一；每个取值须注明 source 或 illustrative）"
     return "E0010", error.message

@@ -38,8 +38,9 @@ def add_months(day: _dt.date | None, months) -> _dt.date | None:
 
 
 def lookup_brackets(rows, key):
-    """rows: ((lower_bound, value), ...) ascending; the value of the last row whose bound <= key, else None."""
-    found = None
+    """rows: ((lower_bound, value), ...) ascending; the value of the last row whose bound <= key.
+    A key below the first bound falls in no tier: 0."""
+    found = ZERO
     for bound, value in rows:
         if key >= bound:
             found = value

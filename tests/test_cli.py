@@ -1,0 +1,136 @@
+"""The command line as a policy officer and a service use it: outputs, exit codes, and no tracebacks."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, member, request
+
+
+def run(*args, stdin=None, cwd=ROOT):
+    proc = subprocess.run([sys.executable, "-m", "policyc", *map(str, args)], input=stdin, capture_output=True,
+                          text=True, cwd=cwd)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def household_file(tmp_path):
+    path = tmp_path / "household.json"
+    path.write_text(json.dumps(request([member("A", 1000), member("B", 200)])), encoding="utf-8")
+    return path
+
+
+def test_check_ok():
+    proc = run("check")
+    assert proc.returncode == 0 and "检查通过" in proc.stderr
+
+
+def test_check_reports_errors_with_source_line_and_caret(policy_copy):
+    rules = policy_copy / "rules" / "dibao.policy"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("城市低保标准 否则", "城镇低保标准 否则"), encoding="utf-8")
+    proc = run("check", "--policy", policy_copy)
+    assert proc.returncode == 1
+    assert "错误[E0301]: 未定义的名称“城镇低保标准”" in proc.stderr
+    assert "dibao.policy:" in proc.stderr and "^^^^^^^^^^^^" in proc.stderr
+    assert "提示: 是否想写：城市低保标准" in proc.stderr
+
+
+def test_check_json_and_github_formats(policy_copy):
+    rules = policy_copy / "rules" / "dibao.policy"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("城市低保标准 否则", "城镇低保标准 否则"), encoding="utf-8")
+    proc = run("check", "--policy", policy_copy, "--format", "json")
+    diags = json.loads(proc.stdout)
+    assert proc.returncode == 1 and diags[0]["code"] == "E0301" and diags[0]["line"] > 0
+    proc = run("check", "--policy", policy_copy, "--format", "github")
+    assert proc.stdout.startswith("::error file=") and "title=E0301" in proc.stdout
+
+
+def test_eval_from_sources_and_from_bundle_agree(household_file):
+    a = run("eval", "--locality", "140105", "--date", "2024-07-01", household_file)
+    b = run("eval", "--bundle", ROOT / "generated" / "shanxi.bundle.json", household_file)
+    assert a.returncode == b.returncode == 0
+    assert json.loads(a.stdout) == json.loads(b.stdout)
+    out = json.loads(a.stdout)
+    assert out["programs"]["dibao"]["monthly_amount"] == 320 and out["locality"]["name"] == "太原市小店区"
+
+
+def test_eval_reads_stdin_and_flags_override(household_file):
+    proc = run("eval", "--date", "2023-05-01", "--locality", "农村不存在", "-", stdin=household_file.read_text())
+    assert proc.returncode == 2 and "$.locality" in proc.stderr
+    proc = run("eval", "--date", "2023-05-01", "-", stdin=household_file.read_text())
+    assert proc.returncode == 0 and json.loads(proc.stdout)["programs"]["dibao"]["monthly_amount"] == 240
+
+
+@pytest.mark.parametrize("payload,fragment", [
+    ("{not json", "不是有效的 JSON"),
+    ('{"locality": "140105", "date": "2024-07-01", "household": {"members": "x"}}', "$.household.members"),
+    ('[1, 2]', "请求应为 JSON 对象"),
+    ('{"locality": "140105", "date": "2024-07-01", "household": {"members": [], "x": NaN}}', "NaN"),
+])
+def test_eval_bad_input_exit_2(payload, fragment):
+    proc = run("eval", "-", stdin=payload)
+    assert proc.returncode == 2 and fragment in proc.stderr
+
+
+def test_eval_missing_file_and_bad_usage():
+    assert run("eval", "no-such-file.json").returncode == 2
+    assert run("eval").returncode == 2
+    assert run("frobnicate").returncode == 2
+    assert run("eval", "--date", "2024-02-30", "-", stdin="{}").returncode == 2
+
+
+def test_eval_tampered_bundle_exit_2(tmp_path, household_file):
+    text = (ROOT / "generated" / "shanxi.bundle.json").read_text(encoding="utf-8").replace('"value": 760', '"value": 761', 1)
+    bad = tmp_path / "b.json"
+    bad.write_text(text, encoding="utf-8")
+    proc = run("eval", "--bundle", bad, household_file)
+    assert proc.returncode == 2 and "sha256" in proc.stderr
+
+
+def test_params_lists_every_value_with_provenance():
+    proc = run("params", "--locality", "太原市", "--date", "2024-07-01")
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert out["locality"] == {"code": "140100", "name": "太原市"}
+    p = out["parameters"]
+    for pid in ("dibao.standard.urban", "dibao.standard.rural", "dibao.low_income_ratio", "dibao.grace_months"):
+        assert {"value", "unit", "name", "effective_from", "provenance", "illustrative", "defined_at"} <= set(p[pid])
+    assert p["dibao.standard.urban"]["value"] == 760 and p["dibao.standard.urban"]["illustrative"] is True
+    assert p["dibao.low_income_ratio"]["value"] == 1.5 and p["dibao.low_income_ratio"]["provenance"]["article"] == "第八条"
+    assert p["dibao.grace_months"]["effective_from"] == "2023-12-29"
+    assert run("params", "--locality", "城区", "--date", "2024-07-01").returncode == 2
+
+
+def test_test_command_passes_and_fails_with_reasons(policy_copy):
+    proc = run("test")
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("0 failed")
+    params = policy_copy / "parameters" / "dibao.yaml"
+    params.write_text(params.read_text(encoding="utf-8").replace("value: 760", "value: 780", 1), encoding="utf-8")
+    proc = run("test", "--policy", policy_copy)
+    assert proc.returncode == 1
+    assert "✗ 城市三口之家人均收入低于标准，按差额计发" in proc.stdout
+    assert "dibao.monthly_amount：期望 1080，实际 1140" in proc.stdout
+
+
+def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_path, policy_copy):
+    out, schemas = tmp_path / "generated", tmp_path / "schemas"
+    proc = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0 and (out / "shanxi.bundle.json").exists() and (schemas / "household.schema.json").exists()
+    assert run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    params = policy_copy / "parameters" / "dibao.yaml"
+    params.write_text(params.read_text(encoding="utf-8").replace("value: 760", "value: 780", 1), encoding="utf-8")
+    proc = run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 1 and "shanxi.bundle.json" in proc.stderr
+    params.write_text(params.read_text(encoding="utf-8").replace("value: 780", "value: [", 1), encoding="utf-8")
+    proc = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 1 and "未改动" in proc.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_missing_policy_directory(tmp_path):
+    proc = run("check", "--policy", tmp_path / "nope")
+    assert proc.returncode == 1 and "E0007" in proc.stderr

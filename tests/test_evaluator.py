@@ -1,0 +1,116 @@
+"""The runtime: exact money, reasons with figures, a cited trace, and clear errors for bad requests."""
+from decimal import Decimal
+
+import jsonschema
+import pytest
+
+from conftest import member, request
+from policyc.runtime import EvaluationError, InputError, LocalityError
+
+
+def dibao(evaluator, req, **kw):
+    return evaluator.evaluate(req, **kw)["programs"]["dibao"]
+
+
+def test_amounts_are_exact_decimals(evaluator):
+    out = dibao(evaluator, request([member("A", Decimal("1000.10")), member("B", Decimal("0.20"))]))
+    # 760 × 2 − 1000.30 = 519.70, rounded up to the yuan
+    assert out["monthly_amount"] == Decimal("520") and isinstance(out["monthly_amount"], Decimal)
+
+
+def test_float_inputs_are_taken_at_their_written_value(evaluator):
+    out = dibao(evaluator, request([member("A", 0.1), member("B", 0.2)]),
+                overrides={"dibao.rounding": "round_fen"})
+    assert out["monthly_amount"] == Decimal("1519.70")  # 1520 − 0.3 exactly, not 1519.6999…
+
+
+def test_decision_validates_against_the_generated_schema(bundle, evaluator):
+    decision = evaluator.evaluate(request([member("A", 100)]))
+    from policyc.runtime import jsonio
+    jsonschema.validate(jsonio.loads(jsonio.dumps(decision)), bundle["schemas"]["decision"])
+    jsonschema.validate(jsonio.loads(jsonio.dumps(request([member("A", 100)]))), bundle["schemas"]["request"])
+
+
+def test_reasons_cite_articles_and_state_figures(evaluator):
+    out = dibao(evaluator, request([member("A", 300)]))
+    by_rule = {r["rule"]: r for r in out["reasons"]}
+    below = by_rule["dibao.income_below_standard"]
+    assert below["citation"].startswith("二(二)5")
+    assert "300元" in below["text"] and "760元" in below["text"]
+
+
+def test_trace_lists_parameters_with_provenance(evaluator):
+    decision = evaluator.evaluate(request([member("A", 300)]))
+    trace = {t["id"]: t for t in decision["trace"]}
+    std = trace["dibao.standard.urban"]
+    assert std["value"] == 760 and std["unit"] == "元/月" and std["effective_from"] == "2024-01-01"
+    assert std["illustrative"] is True and std["defined_at"].startswith("policies/shanxi/parameters/dibao.yaml:")
+    ratio = trace["dibao.low_income_ratio"]
+    assert ratio["illustrative"] is False and ratio["source"]["document"] == "最低生活保障审核确认办法"
+    assert set(trace) >= {"dibao.standard.urban", "dibao.standard.rural", "dibao.grace_months"}
+
+
+def test_locality_by_code_name_and_ambiguity(evaluator):
+    assert evaluator.evaluate(request([member()], locality=140105))["locality"] == \
+        {"code": "140105", "name": "太原市小店区"}
+    assert evaluator.evaluate(request([member()], locality="小店区"))["locality"]["code"] == "140105"
+    with pytest.raises(LocalityError) as err:
+        evaluator.evaluate(request([member()], locality="城区"))
+    assert "阳泉市城区" in str(err.value) and "晋城市城区" in str(err.value)
+    with pytest.raises(LocalityError) as err:
+        evaluator.evaluate(request([member()], locality="小点区"))
+    assert "小店区" in str(err.value)
+
+
+def test_overrides_of_locality_and_date(evaluator):
+    req = request([member("A", 100)], locality="999999", date="bad")
+    out = evaluator.evaluate(req, locality="140105", date=__import__("datetime").date(2023, 6, 1))
+    assert out["date"] == "2023-06-01" and out["programs"]["dibao"]["monthly_amount"] == 620
+
+
+@pytest.mark.parametrize("mutate,path,fragment", [
+    (lambda r: r["household"]["members"][0].update(monthly_income=-5), "$.household.members[0].monthly_income", "0 至"),
+    (lambda r: r["household"]["members"][0].update(monthly_income="800"), "$.household.members[0].monthly_income", "应为金额"),
+    (lambda r: r["household"]["members"][0].update(monthly_income=Decimal("1.005")), "$.household.members[0].monthly_income", "两位小数"),
+    (lambda r: r["household"].update(area="town"), "$.household.area", "urban | rural"),
+    (lambda r: r["household"].update(assets_within_limit="yes"), "$.household.assets_within_limit", "true 或 false"),
+    (lambda r: r["household"]["members"][0].pop("age"), "$.household.members[0].age", "缺少必填字段"),
+    (lambda r: r["household"]["members"][0].update(disability_grade=5), "$.household.members[0].disability_grade", "0 至 4"),
+    (lambda r: r["household"].update(members=[]), "$.household.members", "1 至"),
+    (lambda r: r["household"].update(receiving_dibao={"monthly_amount": 1, "since": "2024-02-30"}), "$.household.receiving_dibao.since", "YYYY-MM-DD"),
+    (lambda r: r["household"].update(memebers=[]), "$.household.memebers", "未知字段"),
+    (lambda r: r.update(household=[]), "$.household", "应为对象"),
+    (lambda r: r.pop("date"), "$.date", "缺少"),
+])
+def test_bad_input_names_the_json_path(evaluator, mutate, path, fragment):
+    req = request([member("A", 100)])
+    mutate(req)
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(req)
+    problems = dict(err.value.problems)
+    assert path in problems, problems
+    assert fragment in problems[path]
+
+
+def test_every_problem_of_a_request_is_reported(evaluator):
+    req = request([member("A", -1), member("B", "x")])
+    req["household"]["area"] = 3
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(req)
+    paths = [p for p, _ in err.value.problems]
+    assert paths == ["$.household.area", "$.household.members[0].monthly_income",
+                     "$.household.members[0].earned_income", "$.household.members[1].monthly_income",
+                     "$.household.members[1].earned_income"]
+
+
+def test_no_parameter_value_on_the_date(evaluator):
+    with pytest.raises(EvaluationError) as err:
+        evaluator.evaluate(request([member()], date="2020-01-01"))
+    assert "城市低保标准" in str(err.value) and "2020-01-01" in str(err.value)
+
+
+def test_evaluation_does_not_mutate_the_request(evaluator):
+    req = request([member("A", 100)])
+    before = repr(req)
+    evaluator.evaluate(req)
+    assert repr(req) == before
