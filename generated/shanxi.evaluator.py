@@ -22,15 +22,10 @@ def evaluate(R, P, EVAL_DATE):
     p8 = P['dibao.low_income_ratio']
     d0 = (p0 if (i_household['area'] == 'urban') else p1)  # 低保标准
     o1 = i_household['members']
-    if o1 is not None:
-        for o2 in o1:
-            self_ = o2
-            self_['dibao.member.employment_deduction'] = (min((self_['earned_income'] * p2), p3) if i_household['employment_assisted'] else K0)  # 就业成本扣减
-    o1 = i_household['members']
-    if o1 is not None:
-        for o2 in o1:
-            self_ = o2
-            self_['dibao.member.counted_income'] = (self_['monthly_income'] - self_['dibao.member.employment_deduction'])  # 计算收入
+    for o2 in o1:
+        self_ = o2
+        self_['dibao.member.employment_deduction'] = (min((self_['earned_income'] * p2), p3) if i_household['employment_assisted'] else K0)  # 就业成本扣减
+        self_['dibao.member.counted_income'] = (self_['monthly_income'] - self_['dibao.member.employment_deduction'])  # 计算收入
     d1 = len(i_household['members'])  # 家庭人口
     d2 = sum((e2['dibao.member.counted_income'] for e2 in i_household['members']), ZERO)  # 家庭月收入
     d3 = sum((e3['dibao.member.employment_deduction'] for e3 in i_household['members']), ZERO)  # 就业成本扣减合计
@@ -47,20 +42,11 @@ def evaluate(R, P, EVAL_DATE):
     d14 = ((((not d6) and i_household['employment_assisted']) and (d13 is not None)) and (EVAL_DATE < d13))  # 处于渐退期
     d15 = (((not d8) and i_household['assets_within_limit']) and (d4 < (d0 * p8)))  # 低保边缘家庭
     o1 = i_household['members']
-    if o1 is not None:
-        for o2 in o1:
-            self_ = o2
-            self_['dibao.member.severe_case'] = ((((self_['disability_grade'] >= K1) and (self_['disability_grade'] <= K2)) or ((self_['disability_grade'] == K3) and ((self_['disability_type'] == 'intellectual') or (self_['disability_type'] == 'mental')))) or self_['serious_illness'])  # 重残或重病
-    o1 = i_household['members']
-    if o1 is not None:
-        for o2 in o1:
-            self_ = o2
-            self_['dibao.member.single_person_covered'] = ((d15 and self_['dibao.member.severe_case']) and (self_['dibao.member.counted_income'] < d0))  # 单人户纳入
-    o1 = i_household['members']
-    if o1 is not None:
-        for o2 in o1:
-            self_ = o2
-            self_['dibao.member.single_person_amount'] = (round_money(((d0 - self_['dibao.member.counted_income']) if (p5 == 'gap') else lookup(p4, (d0 - self_['dibao.member.counted_income']))), p6) if self_['dibao.member.single_person_covered'] else K0)  # 单人户低保金
+    for o2 in o1:
+        self_ = o2
+        self_['dibao.member.severe_case'] = ((((self_['disability_grade'] >= K1) and (self_['disability_grade'] <= K2)) or ((self_['disability_grade'] == K3) and ((self_['disability_type'] == 'intellectual') or (self_['disability_type'] == 'mental')))) or self_['serious_illness'])  # 重残或重病
+        self_['dibao.member.single_person_covered'] = ((d15 and self_['dibao.member.severe_case']) and (self_['dibao.member.counted_income'] < d0))  # 单人户纳入
+        self_['dibao.member.single_person_amount'] = (round_money(((d0 - self_['dibao.member.counted_income']) if (p5 == 'gap') else lookup(p4, (d0 - self_['dibao.member.counted_income']))), p6) if self_['dibao.member.single_person_covered'] else K0)  # 单人户低保金
     d16 = any(e4['dibao.member.single_person_covered'] for e4 in i_household['members'])  # 单人户
     d17 = ('household' if d8 else ('grace_period' if d14 else ('single_person' if any(e8['dibao.member.single_person_covered'] for e8 in i_household['members']) else None)))  # 保障方式认定
     d18 = (d17 is not None)  # 是否纳入低保
@@ -70,25 +56,25 @@ def evaluate(R, P, EVAL_DATE):
     out = {}
     r = []
     if d5:
-        r.append({'rule': 'dibao.income_accounting', 'citation': '二(二)5；审核确认办法 第十三条', 'text': '家庭' + fmt_value(d1, 'count') + '人，扣减就业成本' + fmt_value(d3, 'money/month') + '元后家庭月收入' + fmt_value(d2, 'money/month') + '元，人均月收入' + fmt_value(d4, 'money/month') + '元；当地' + fmt_value(i_household['area'], 'enum', K4) + '低保标准为每人每月' + fmt_value(d0, 'money/month') + '元'})
+        r.append({'rule': 'dibao.income_accounting', 'citation': '二(二)5；审核确认办法 第十三条', 'text': '家庭' + fmt_number(d1) + '人，扣减就业成本' + fmt_number(d3) + '元后家庭月收入' + fmt_number(d2) + '元，人均月收入' + fmt_number(d4) + '元；当地' + K4[i_household['area']] + '低保标准为每人每月' + fmt_number(d0) + '元'})
     if d6:
-        r.append({'rule': 'dibao.income_below_standard', 'citation': '二(二)5；审核确认办法 第十三条', 'text': '家庭人均月收入' + fmt_value(d4, 'money/month') + '元，低于当地低保标准' + fmt_value(d0, 'money/month') + '元'})
+        r.append({'rule': 'dibao.income_below_standard', 'citation': '二(二)5；审核确认办法 第十三条', 'text': '家庭人均月收入' + fmt_number(d4) + '元，低于当地低保标准' + fmt_number(d0) + '元'})
     if not d6:
-        r.append({'rule': 'dibao.income_below_standard', 'citation': '二(二)5；审核确认办法 第十三条', 'text': '家庭人均月收入' + fmt_value(d4, 'money/month') + '元，不低于当地低保标准' + fmt_value(d0, 'money/month') + '元'})
+        r.append({'rule': 'dibao.income_below_standard', 'citation': '二(二)5；审核确认办法 第十三条', 'text': '家庭人均月收入' + fmt_number(d4) + '元，不低于当地低保标准' + fmt_number(d0) + '元'})
     if not d7:
         r.append({'rule': 'dibao.assets_ok', 'citation': '审核确认办法 第十四条', 'text': '家庭财产状况不符合当地规定'})
     if d12:
-        r.append({'rule': 'dibao.amount_accounting', 'citation': '二(二)5', 'text': '按' + fmt_value(p5, 'enum', K5) + '方式计算，家庭每月低保金' + fmt_value(d11, 'money/month') + '元（舍入方式：' + fmt_value(p6, 'enum', K6) + '）'})
+        r.append({'rule': 'dibao.amount_accounting', 'citation': '二(二)5', 'text': '按' + K5[p5] + '方式计算，家庭每月低保金' + fmt_number(d11) + '元（舍入方式：' + K6[p6] + '）'})
     if ((((i_household['receiving_dibao'] is not None) and i_household['employment_assisted']) and (not d6))) and d14:
-        r.append({'rule': 'dibao.in_grace_period', 'citation': '二(二)5；审核确认办法 第三十三条；兜底通知 一(三)', 'text': '家庭为就业帮扶解困的低保家庭，人均收入自' + fmt_value((None if (t4 := i_household['receiving_dibao']) is None else t4['income_above_standard_since']), 'date') + '起超过低保标准，处于' + fmt_value(p7, 'months') + '个月渐退期内（至' + fmt_value(d13, 'date') + '前），保持原低保金' + fmt_value((None if (t5 := i_household['receiving_dibao']) is None else t5['monthly_amount']), 'money/month') + '元'})
+        r.append({'rule': 'dibao.in_grace_period', 'citation': '二(二)5；审核确认办法 第三十三条；兜底通知 一(三)', 'text': '家庭为就业帮扶解困的低保家庭，人均收入自' + fmt_value((None if (t4 := i_household['receiving_dibao']) is None else t4['income_above_standard_since']), 'date') + '起超过低保标准，处于' + fmt_number(p7) + '个月渐退期内（至' + fmt_value(d13, 'date') + '前），保持原低保金' + fmt_value((None if (t5 := i_household['receiving_dibao']) is None else t5['monthly_amount']), 'money/month') + '元'})
     if ((((i_household['receiving_dibao'] is not None) and i_household['employment_assisted']) and (not d6))) and not d14:
-        r.append({'rule': 'dibao.in_grace_period', 'citation': '二(二)5；审核确认办法 第三十三条；兜底通知 一(三)', 'text': '渐退期（' + fmt_value(p7, 'months') + '个月）已满或未登记收入超标日期，不再给予渐退期'})
+        r.append({'rule': 'dibao.in_grace_period', 'citation': '二(二)5；审核确认办法 第三十三条；兜底通知 一(三)', 'text': '渐退期（' + fmt_number(p7) + '个月）已满或未登记收入超标日期，不再给予渐退期'})
     if (((not d8) and (not d14))) and d15:
-        r.append({'rule': 'dibao.low_income_household', 'citation': '二(二)5；审核确认办法 第八条', 'text': '家庭人均月收入' + fmt_value(d4, 'money/month') + '元，低于低保标准的' + fmt_value(p8, 'ratio') + '倍，属于低保边缘家庭'})
+        r.append({'rule': 'dibao.low_income_household', 'citation': '二(二)5；审核确认办法 第八条', 'text': '家庭人均月收入' + fmt_number(d4) + '元，低于低保标准的' + fmt_number(p8) + '倍，属于低保边缘家庭'})
     if (((not d8) and (not d14))) and not d15:
-        r.append({'rule': 'dibao.low_income_household', 'citation': '二(二)5；审核确认办法 第八条', 'text': '家庭不属于低保边缘家庭（人均月收入' + fmt_value(d4, 'money/month') + '元，边缘标准为低保标准的' + fmt_value(p8, 'ratio') + '倍，或财产状况不符合规定）'})
+        r.append({'rule': 'dibao.low_income_household', 'citation': '二(二)5；审核确认办法 第八条', 'text': '家庭不属于低保边缘家庭（人均月收入' + fmt_number(d4) + '元，边缘标准为低保标准的' + fmt_number(p8) + '倍，或财产状况不符合规定）'})
     if d16:
-        r.append({'rule': 'dibao.single_person_note', 'citation': '二(二)5；审核确认办法 第八条', 'text': '成员' + fmt_value([e6['id'] for e6 in [e5 for e5 in i_household['members'] if e5['dibao.member.single_person_covered']]], 'text') + '为重度残疾人或重病患者，按单人户单独纳入低保，每月低保金合计' + fmt_value(sum((e7['dibao.member.single_person_amount'] for e7 in i_household['members']), ZERO), 'money/month') + '元'})
+        r.append({'rule': 'dibao.single_person_note', 'citation': '二(二)5；审核确认办法 第八条', 'text': '成员' + fmt_value([e6['id'] for e6 in [e5 for e5 in i_household['members'] if e5['dibao.member.single_person_covered']]], 'text') + '为重度残疾人或重病患者，按单人户单独纳入低保，每月低保金合计' + fmt_number(sum((e7['dibao.member.single_person_amount'] for e7 in i_household['members']), ZERO)) + '元'})
     out['dibao'] = {'eligible': d18, 'basis': d19, 'monthly_amount': money_out(d20), 'covered_members': d21, 'reasons': r}
     return out
 
@@ -96,9 +82,12 @@ def evaluate(R, P, EVAL_DATE):
 KNOWN_receiving_dibao = frozenset(['income_above_standard_since', 'monthly_amount', 'since'])
 def c_receiving_dibao(v, path, errs):
     out = {}
-    out['monthly_amount'] = money(v.get('monthly_amount', MISSING), path, 'monthly_amount', errs, False, None, None)
-    out['since'] = date(v.get('since', MISSING), path, 'since', errs, False, None, None)
-    out['income_above_standard_since'] = date(v.get('income_above_standard_since', MISSING), path, 'income_above_standard_since', errs, True, None, None)
+    x = v.get('monthly_amount', MISSING)
+    out['monthly_amount'] = x if type(x) is Decimal and x.is_finite() and ZERO <= x <= MAX_MONEY and x == x.quantize(FEN) else money(x, path, 'monthly_amount', errs, False, None, None)
+    x = v.get('since', MISSING)
+    out['since'] = date(x, path, 'since', errs, False, None, None)
+    x = v.get('income_above_standard_since', MISSING)
+    out['income_above_standard_since'] = date(x, path, 'income_above_standard_since', errs, True, None, None)
     if len(v) > 3 or not KNOWN_receiving_dibao.issuperset(v):
         for k in sorted(set(v) - KNOWN_receiving_dibao, key=str):
             errs.append((_where(path, k), '未知字段（请检查拼写）'))
@@ -106,14 +95,22 @@ def c_receiving_dibao(v, path, errs):
 KNOWN_member = frozenset(['age', 'disability_grade', 'disability_type', 'earned_income', 'id', 'labor_capacity', 'monthly_income', 'serious_illness'])
 def c_member(v, path, errs):
     out = {}
-    out['id'] = text(v.get('id', MISSING), path, 'id', errs, False, None, None)
-    out['age'] = integer(v.get('age', MISSING), path, 'age', errs, False, 0, 150)
-    out['monthly_income'] = money(v.get('monthly_income', MISSING), path, 'monthly_income', errs, False, None, None)
-    out['earned_income'] = money(v.get('earned_income', MISSING), path, 'earned_income', errs, False, None, None)
-    out['labor_capacity'] = enum(v.get('labor_capacity', MISSING), path, 'labor_capacity', errs, False, ('full', 'partial', 'none'))
-    out['disability_grade'] = integer(v.get('disability_grade', MISSING), path, 'disability_grade', errs, False, 0, 4)
-    out['disability_type'] = enum(v.get('disability_type', MISSING), path, 'disability_type', errs, True, ('physical', 'visual', 'hearing', 'speech', 'intellectual', 'mental', 'multiple'))
-    out['serious_illness'] = boolean(v.get('serious_illness', MISSING), path, 'serious_illness', errs, False, None, None)
+    x = v.get('id', MISSING)
+    out['id'] = x if type(x) is str and 0 < len(x) <= 200 and x.isprintable() else text(x, path, 'id', errs, False, None, None)
+    x = v.get('age', MISSING)
+    out['age'] = integer(x, path, 'age', errs, False, 0, 150)
+    x = v.get('monthly_income', MISSING)
+    out['monthly_income'] = x if type(x) is Decimal and x.is_finite() and ZERO <= x <= MAX_MONEY and x == x.quantize(FEN) else money(x, path, 'monthly_income', errs, False, None, None)
+    x = v.get('earned_income', MISSING)
+    out['earned_income'] = x if type(x) is Decimal and x.is_finite() and ZERO <= x <= MAX_MONEY and x == x.quantize(FEN) else money(x, path, 'earned_income', errs, False, None, None)
+    x = v.get('labor_capacity', MISSING)
+    out['labor_capacity'] = x if type(x) is str and x in ('full', 'partial', 'none') else enum(x, path, 'labor_capacity', errs, False, ('full', 'partial', 'none'))
+    x = v.get('disability_grade', MISSING)
+    out['disability_grade'] = integer(x, path, 'disability_grade', errs, False, 0, 4)
+    x = v.get('disability_type', MISSING)
+    out['disability_type'] = enum(x, path, 'disability_type', errs, True, ('physical', 'visual', 'hearing', 'speech', 'intellectual', 'mental', 'multiple'))
+    x = v.get('serious_illness', MISSING)
+    out['serious_illness'] = x if type(x) is bool else boolean(x, path, 'serious_illness', errs, False, None, None)
     if len(v) > 8 or not KNOWN_member.issuperset(v):
         for k in sorted(set(v) - KNOWN_member, key=str):
             errs.append((_where(path, k), '未知字段（请检查拼写）'))
@@ -121,13 +118,24 @@ def c_member(v, path, errs):
 KNOWN_household = frozenset(['area', 'assets_within_limit', 'employment_assisted', 'income_stable', 'last_check_date', 'members', 'receiving_dibao'])
 def c_household(v, path, errs):
     out = {}
-    out['area'] = enum(v.get('area', MISSING), path, 'area', errs, False, ('urban', 'rural'))
-    out['assets_within_limit'] = boolean(v.get('assets_within_limit', MISSING), path, 'assets_within_limit', errs, False, None, None)
-    out['income_stable'] = boolean(v.get('income_stable', MISSING), path, 'income_stable', errs, False, None, None)
-    out['employment_assisted'] = boolean(v.get('employment_assisted', MISSING), path, 'employment_assisted', errs, False, None, None)
-    out['receiving_dibao'] = record(v.get('receiving_dibao', MISSING), path, 'receiving_dibao', errs, True, c_receiving_dibao)
-    out['last_check_date'] = date(v.get('last_check_date', MISSING), path, 'last_check_date', errs, True, None, None)
-    out['members'] = listof(v.get('members', MISSING), path, 'members', errs, False, 1, 30, lambda x, p, i, errs: record(x, p, i, errs, False, c_member))
+    x = v.get('area', MISSING)
+    out['area'] = x if type(x) is str and x in ('urban', 'rural') else enum(x, path, 'area', errs, False, ('urban', 'rural'))
+    x = v.get('assets_within_limit', MISSING)
+    out['assets_within_limit'] = x if type(x) is bool else boolean(x, path, 'assets_within_limit', errs, False, None, None)
+    x = v.get('income_stable', MISSING)
+    out['income_stable'] = x if type(x) is bool else boolean(x, path, 'income_stable', errs, False, None, None)
+    x = v.get('employment_assisted', MISSING)
+    out['employment_assisted'] = x if type(x) is bool else boolean(x, path, 'employment_assisted', errs, False, None, None)
+    x = v.get('receiving_dibao', MISSING)
+    out['receiving_dibao'] = record(x, path, 'receiving_dibao', errs, True, c_receiving_dibao)
+    x = v.get('last_check_date', MISSING)
+    out['last_check_date'] = date(x, path, 'last_check_date', errs, True, None, None)
+    x = v.get('members', MISSING)
+    if type(x) is list and 1 <= len(x) <= 30:
+        p = (path, 'members')
+        out['members'] = [c_member(i, (p, n), errs) if type(i) is dict else record(i, p, n, errs, False, c_member) for n, i in enumerate(x)]
+    else:
+        out['members'] = listof(x, path, 'members', errs, False, 1, 30, lambda x, p, i, errs: record(x, p, i, errs, False, c_member))
     if len(v) > 7 or not KNOWN_household.issuperset(v):
         for k in sorted(set(v) - KNOWN_household, key=str):
             errs.append((_where(path, k), '未知字段（请检查拼写）'))

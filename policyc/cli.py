@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def cmd_params(args) -> int:
         juris = ev.resolve_locality(args.locality, "--locality")
     except InputError as err:
         raise UsageError("；".join(m for _, m in err.problems)) from None
-    _, entries = ev.params_at(juris["code"], day)
+    _, entries, _ = ev.params_at(juris["code"], day)
     out = {}
     for pid, p in ev.params.items():
         e = entries.get(pid)
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as err:  # a bundle or runtime fault that is not the user's doing in policy files
         from .runtime import RuntimeFault
         if isinstance(err, RuntimeFault):

@@ -134,3 +134,16 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
 def test_missing_policy_directory(tmp_path):
     proc = run("check", "--policy", tmp_path / "nope")
     assert proc.returncode == 1 and "E0007" in proc.stderr
+
+
+def test_build_output_is_byte_identical_across_processes(tmp_path):
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        proc = subprocess.run([sys.executable, "-m", "policyc", "build", "--out", out / "generated"],
+                              cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                              "PYTHONHASHSEED": seed})
+        # build writes schemas/ beside the cwd; compare the generated/ files, which include the evaluator source
+        assert proc.returncode == 0, proc.stderr
+        outs.append({p.name: p.read_bytes() for p in (out / "generated").iterdir()})
+    assert outs[0] == outs[1]

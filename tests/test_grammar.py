@@ -94,3 +94,15 @@ def test_unexpected_character_and_end_of_file():
     assert diags[0].code == "E0102" and diags[0].span.col == 10
     _, diags = parse("定义 x = (1 + ")
     assert diags[0].code == "E0103"
+
+
+def test_every_rule_example_in_the_language_reference_parses():
+    import re
+    from pathlib import Path
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.S)
+              if re.match(r"(程序|枚举|记录|输入|定义|规则|说明|决策表|输出) ", b)]
+    assert len(blocks) >= 10
+    for block in blocks:
+        tree, diags = parse(block)
+        assert diags == [], (block, [d.message for d in diags])

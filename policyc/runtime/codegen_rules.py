@@ -208,6 +208,11 @@ class RulesCodegen:
     def display(self, e: Expr) -> str:
         t = strip_optional(e.type)
         src = self.expr(e)
+        if not is_optional(e.type):
+            if t in _DECIMAL_TYPES - {"percent"} or t in ("int", "count", "age", "months", "years"):
+                return f"fmt_number({src})"
+            if t.startswith("enum:"):
+                return f"{self.label_map(t[5:])}[{src}]"
         if t.startswith("enum:"):
             return f"fmt_value({src}, 'enum', {self.label_map(t[5:])})"
         if t.startswith("list:"):
@@ -235,33 +240,46 @@ class RulesCodegen:
             visit(inp.type, [("input", inp.id)], 0)
         return paths
 
-    def definition(self, d: Definition, lines: list[str]) -> None:
-        if d.scope is None:
-            name = f"d{len(self.defs)}"
-            self.defs[d.id] = name
-            lines.append(f"    {name} = {self.expr(d.expr)}  # {d.name}")
+    def definitions(self, group: list[Definition], lines: list[str]) -> None:
+        """Global definitions become locals; consecutive per-record ones share one loop over each instance."""
+        scope = group[0].scope
+        if scope is None:
+            for d in group:
+                name = f"d{len(self.defs)}"
+                self.defs[d.id] = name
+                lines.append(f"    {name} = {self.expr(d.expr)}  # {d.name}")
             return
-        body = self.expr(d.expr)
-        for path in self.instances(d.scope):
-            indent, cur = "    ", ""
+        bodies = [(d, self.expr(d.expr)) for d in group]
+        for path in self.instances(scope):
+            indent, cur, t = "    ", "", ""
             for i, (kind, key) in enumerate(path):
                 if kind == "input":
-                    cur = f"i_{key}"
+                    cur, t = f"i_{key}", next(x.type for x in self.m.inputs if x.id == key)
                 elif kind == "field":
+                    t = self.m.records[strip_optional(t)[7:]].field(key).type
                     lines.append(f"{indent}o{i} = {cur}[{key!r}]")
-                    lines.append(f"{indent}if o{i} is not None:")
-                    indent, cur = indent + "    ", f"o{i}"
+                    cur = f"o{i}"
+                    if is_optional(t):
+                        lines.append(f"{indent}if o{i} is not None:")
+                        indent += "    "
                 else:
                     lines.append(f"{indent}for o{i} in {cur}:")
-                    indent, cur = indent + "    ", f"o{i}"
+                    indent, cur, t = indent + "    ", f"o{i}", strip_optional(t)[5:]
             lines.append(f"{indent}self_ = {cur}")
-            lines.append(f"{indent}self_[{d.id!r}] = {body}  # {d.name}")
+            for d, body in bodies:
+                lines.append(f"{indent}self_[{d.id!r}] = {body}  # {d.name}")
 
     def generate(self) -> str:
         m = self.m
         body: list[str] = []
+        group: list[Definition] = []
         for d in m.definitions:
-            self.definition(d, body)
+            if group and (d.scope is None or d.scope != group[-1].scope):
+                self.definitions(group, body)
+                group = []
+            group.append(d)
+        if group:
+            self.definitions(group, body)
         by_id = {d.id: d for d in m.definitions}
         out: list[str] = []
         for prog in m.programs:

@@ -12,7 +12,7 @@ from . import values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import InputError, LocalityError, RuntimeFault
-from .inputs import HELPERS, InputCodegen
+from .inputs import HELPERS, InputCodegen, render_path
 
 
 class EvaluationError(RuntimeFault):
@@ -30,7 +30,7 @@ def _unique(conds, results, default):
 
 _RULE_GLOBALS = {
     "Decimal": Decimal, "_date": _dt.date, "ZERO": values.ZERO, "add_months": values.add_months,
-    "round_money": values.round_money, "lookup": values.lookup_brackets, "fmt_value": values.fmt_value,
+    "round_money": values.round_money, "fmt_number": values.fmt_number, "lookup": values.lookup_brackets, "fmt_value": values.fmt_value,
     "money_out": values.money_out, "unique": _unique,
 }
 
@@ -118,8 +118,9 @@ class Evaluator:
             code = self.jurisdictions[code]["parent"]
         return out
 
-    def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict]:
-        """Every parameter's value at a locality on a day: the nearest level with a value in force wins."""
+    def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict, tuple]:
+        """Every parameter's value at a locality on a day (the nearest level with a value in force wins),
+        the entries they come from, and the trace of the ones the programs read. Cached per (locality, day)."""
         key = (code, day)
         hit = self._cache.get(key)
         if hit is not None:
@@ -138,16 +139,17 @@ class Evaluator:
                     found_values[pid] = tl[1][i]
                     found_entries[pid] = tl[2][i]
                 break
-        result = (found_values, found_entries)
+        result = (found_values, found_entries, tuple(self._trace_items(found_entries)))
         if len(self._cache) >= self.CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = result
         return result
 
-    def trace(self, entries: dict) -> list[dict]:
-        out = []
+    def _trace_items(self, entries: dict):
         for pid in self._program_params:
-            p, e = self.params[pid], entries[pid]
+            p, e = self.params[pid], entries.get(pid)
+            if e is None:
+                continue
             item = {"id": pid, "name": p["name"], "value": e["value"], "unit": p["unit"],
                     "effective_from": e["from"], "jurisdiction": e["jurisdiction"],
                     "illustrative": e["illustrative"], "defined_at": e["defined_at"]}
@@ -155,10 +157,9 @@ class Evaluator:
                 item["label"] = p["choices"][e["value"]]
             if e.get("source"):
                 item["source"] = e["source"]
-            out.append(item)
-        return out
+            yield item
 
-    def _override(self, values_: dict, entries: dict, overrides: dict) -> tuple[dict, dict]:
+    def _override(self, values_: dict, entries: dict, overrides: dict, day: _dt.date) -> tuple[dict, dict]:
         values_, entries = dict(values_), dict(entries)
         for pid, value in overrides.items():
             p = self.params.get(pid)
@@ -170,7 +171,7 @@ class Evaluator:
                 raise InputError([(f"parameters.{pid}", f"取值 {value!r} 不符合参数类型")]) from None
             if p.get("choices") and value not in p["choices"]:
                 raise InputError([(f"parameters.{pid}", f"应为 {'、'.join(p['choices'])} 之一")])
-            entries[pid] = {"from": "1900-01-01", "value": value, "jurisdiction": "case",
+            entries[pid] = {"from": day.isoformat(), "value": value, "jurisdiction": "case",
                             "illustrative": True, "defined_at": "案例临时取值"}
         return values_, entries
 
@@ -183,9 +184,9 @@ class Evaluator:
         known = {"locality", "date"} | {i.id for i in self.module.inputs}
         for k in request:
             if k not in known:
-                errs.append((f"$.{k}", "未知字段（请检查拼写）"))
+                errs.append((("$", k), "未知字段（请检查拼写）"))
         if errs:
-            raise InputError(errs)
+            raise InputError([(render_path(p), m) for p, m in errs])
         return converted
 
     def evaluate(self, request, locality=None, date=None, overrides: dict | None = None) -> dict:
@@ -211,9 +212,10 @@ class Evaluator:
             raise InputError(problems)
         juris = self.resolve_locality(loc)
         inputs = self.convert(request)
-        values_, entries = self.params_at(juris["code"], day)
+        values_, entries, trace = self.params_at(juris["code"], day)
         if overrides:
-            values_, entries = self._override(values_, entries, overrides)
+            values_, entries = self._override(values_, entries, overrides, day)
+            trace = tuple(self._trace_items(entries))
         missing = [p for p in self._program_params if p not in values_]
         if missing:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
@@ -223,4 +225,4 @@ class Evaluator:
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
-                "date": day.isoformat(), "programs": programs, "trace": self.trace(entries)}
+                "date": day.isoformat(), "programs": programs, "trace": [dict(t) for t in trace]}

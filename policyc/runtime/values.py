@@ -50,13 +50,11 @@ def lookup_brackets(rows, key):
 
 
 def fmt_number(value) -> str:
-    """A Decimal without needless zeros: 650, 333.33, 1.5."""
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return str(value.quantize(Decimal(1)))
-        q = value.quantize(FEN, rounding=ROUND_HALF_UP)
-        return format(q.normalize(), "f") if q != q.to_integral_value() else str(q.quantize(Decimal(1)))
-    return str(value)
+    """A number as people write it, to the fen and without needless zeros: 650, 333.33, 1.5."""
+    if type(value) is not Decimal:
+        return str(value)
+    text = format(value.quantize(FEN, rounding=ROUND_HALF_UP), "f")
+    return text.rstrip("0").rstrip(".")
 
 
 def fmt_date(day: _dt.date) -> str:
