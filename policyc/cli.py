@@ -19,6 +19,13 @@ class UsageError(Exception):
     pass
 
 
+class Exit(Exception):
+    """Stop a command with an exit code, its diagnostics already reported."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 on bad usage, which is our code too; keep its message
         self.print_usage(sys.stderr)
@@ -48,15 +55,21 @@ def _compile(args, reporter: Reporter):
     return compile_policy(args.policy, reporter)
 
 
-def _evaluator(args, reporter: Reporter):
-    """An evaluator from --bundle, or compiled in memory from the policy sources."""
+def _evaluator(args):
+    """An evaluator from --bundle, or compiled in memory from the policy sources (reporting their errors)."""
     from .runtime import Evaluator
     if getattr(args, "bundle", None):
         return Evaluator.from_file(args.bundle)
     from .emit.bundle import build_bundle
     from .runtime import jsonio
-    bundle = jsonio.loads(jsonio.dumps(build_bundle(_compile(args, reporter)), indent=None))
-    return Evaluator(bundle)
+    reporter = Reporter()
+    try:
+        compilation = _compile(args, reporter)
+    except PolicyError:
+        _report(reporter, "text")
+        raise Exit(EXIT_POLICY) from None
+    _report(reporter, "text")
+    return Evaluator(jsonio.loads(jsonio.dumps(build_bundle(compilation), indent=None)))
 
 
 def cmd_check(args) -> int:
@@ -100,12 +113,8 @@ def cmd_build(args) -> int:
 
 def cmd_test(args) -> int:
     from .testing import check_cases, run_cases
+    ev = _evaluator(args)
     reporter = Reporter()
-    try:
-        ev = _evaluator(args, reporter)
-    except PolicyError:
-        _report(reporter, "text")
-        return EXIT_POLICY
     check_cases(ev, reporter)
     if reporter.has_errors():
         _report(reporter, "text")
@@ -151,12 +160,7 @@ def _date_arg(text: str | None):
 def cmd_eval(args) -> int:
     from .runtime import InputError, RuntimeFault, jsonio
     request = _read_request(args.request)
-    reporter = Reporter()
-    try:
-        ev = _evaluator(args, reporter)
-    except PolicyError:
-        _report(reporter, "text")
-        return EXIT_POLICY
+    ev = _evaluator(args)
     try:
         decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date))
     except InputError as err:
@@ -171,30 +175,14 @@ def cmd_eval(args) -> int:
 
 def cmd_params(args) -> int:
     from .runtime import InputError, jsonio
-    reporter = Reporter()
-    try:
-        ev = _evaluator(args, reporter)
-    except PolicyError:
-        _report(reporter, "text")
-        return EXIT_POLICY
+    ev = _evaluator(args)
     day = _date_arg(args.date)
     try:
         juris = ev.resolve_locality(args.locality, "--locality")
     except InputError as err:
         raise UsageError("；".join(m for _, m in err.problems)) from None
     _, entries, _ = ev.params_at(juris["code"], day)
-    out = {}
-    for pid, p in ev.params.items():
-        e = entries.get(pid)
-        if e is None:
-            continue
-        item = {"value": e["value"], "unit": p["unit"], "name": p["name"], "effective_from": e["from"],
-                "provenance": e.get("source") or {"illustrative": True, "note": "示例值，无正式来源"},
-                "illustrative": e["illustrative"], "defined_at": e["defined_at"],
-                "jurisdiction": e["jurisdiction"], "citation": p["citation"]}
-        if p.get("choices"):
-            item["label"] = p["choices"][e["value"]]
-        out[pid] = item
+    out = {pid: ev.describe(pid, entry) for pid, entry in entries.items()}
     _out(jsonio.dumps({"locality": {"code": juris["code"], "name": juris["full_name"]}, "date": day.isoformat(),
                        "parameters": out}))
     return EXIT_OK
@@ -251,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"policyc: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exit as stop:
+        return stop.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

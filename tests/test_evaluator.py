@@ -46,7 +46,7 @@ def test_trace_lists_parameters_with_provenance(evaluator):
     assert std["value"] == 760 and std["unit"] == "元/月" and std["effective_from"] == "2024-01-01"
     assert std["illustrative"] is True and std["defined_at"].startswith("policies/shanxi/parameters/dibao.yaml:")
     ratio = trace["dibao.low_income_ratio"]
-    assert ratio["illustrative"] is False and ratio["source"]["document"] == "最低生活保障审核确认办法"
+    assert ratio["illustrative"] is False and ratio["provenance"]["document"] == "最低生活保障审核确认办法"
     assert set(trace) >= {"dibao.standard.urban", "dibao.standard.rural", "dibao.grace_months"}
 
 
@@ -114,3 +114,20 @@ def test_evaluation_does_not_mutate_the_request(evaluator):
     before = repr(req)
     evaluator.evaluate(req)
     assert repr(req) == before
+
+
+def test_a_value_may_end_a_parameter(policy_copy):
+    from policyc.compiler import compile_policy
+    from policyc.diagnostics import Reporter
+    from policyc.emit.bundle import build_bundle
+    from policyc.runtime import Evaluator, jsonio
+    params = policy_copy / "parameters" / "dibao.yaml"
+    text = params.read_text(encoding="utf-8")
+    params.write_text(text.replace("        value: 760\n        illustrative: true\n",
+                                   "        value: 760\n        illustrative: true\n      - from: 2025-01-01\n"
+                                   "        end: true\n", 1), encoding="utf-8")
+    ev = Evaluator(jsonio.loads(jsonio.dumps(build_bundle(compile_policy(policy_copy, Reporter())))))
+    assert ev.evaluate(request([member()], date="2024-12-31"))["programs"]["dibao"]["eligible"] is True
+    with pytest.raises(EvaluationError) as err:
+        ev.evaluate(request([member()], date="2025-01-01"))
+    assert "dibao.standard.urban" in str(err.value)

@@ -88,12 +88,13 @@ def decision_schema(m: Module, policy_id: str) -> dict:
         programs[prog.id] = {"type": "object", "title": prog.name, "additionalProperties": False,
                              "required": list(props), "properties": props}
     trace_item = {"type": "object", "required": ["id", "name", "value", "unit", "effective_from", "jurisdiction",
-                                                 "illustrative", "defined_at"],
+                                                 "illustrative", "provenance", "citation", "defined_at"],
                   "properties": {"id": {"type": "string"}, "name": {"type": "string"},
                                  "value": {}, "unit": {"type": ["string", "null"]}, "label": {"type": "string"},
                                  "effective_from": DATE, "jurisdiction": {"type": "string"},
                                  "illustrative": {"type": "boolean", "title": "示例值（无正式来源）"},
-                                 "source": {"type": "object"}, "defined_at": {"type": "string"}}}
+                                 "provenance": {"type": "object", "title": "来源文件，或示例值说明"},
+                                 "citation": {"type": "string"}, "defined_at": {"type": "string"}}}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://policyc.example/schemas/{policy_id}/decision.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",

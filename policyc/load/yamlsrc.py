@@ -80,10 +80,7 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
     spans: dict[Path_, Span] = {}
     problems: list[tuple[Span, str]] = []
 
-    def build(n, path: Path_, seen: set[int]):
-        if id(n) in seen:  # an alias: the node object is shared
-            problems.append((_span(file, n.start_mark), "alias"))
-            return None
+    def build(n, path: Path_):
         spans[path] = _span(file, n.start_mark)
         if isinstance(n, yaml.MappingNode):
             out = {}
@@ -93,25 +90,20 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
                     problems.append((_span(file, k.start_mark), "key"))
                     continue
                 key = str(key)
-                if key == "<<":
-                    problems.append((_span(file, k.start_mark), "alias"))
-                    continue
                 if key in out:
                     problems.append((_span(file, k.start_mark), f"dup:{key}"))
                 spans[("#key",) + path + (key,)] = _span(file, k.start_mark)
-                out[key] = build(v, path + (key,), seen | {id(n)})
+                out[key] = build(v, path + (key,))
             return out
         if isinstance(n, yaml.SequenceNode):
-            return [build(v, path + (i,), seen | {id(n)}) for i, v in enumerate(n.value)]
+            return [build(v, path + (i,)) for i, v in enumerate(n.value)]
         return _scalar(n)
 
     if node is None:
         return Located(file, None, {(): Span(file, 1, 1)})
-    data = build(node, (), set())
+    data = build(node, ())
     for span, kind in problems:
-        if kind == "alias":
-            reporter.add("E0002", span)
-        elif kind == "key":
+        if kind == "key":
             reporter.add("E0003", span)
         else:
             reporter.add("E0004", span, key=kind[4:])

@@ -9,6 +9,14 @@ from ..ir import MONEY, Definition, Expr, Module, is_optional, strip_optional
 _CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*"}
 _DECIMAL_TYPES = MONEY | {"ratio", "percent", "number"}
+_AGGREGATES = {
+    "sum": "sum(({body} for {v} in {lst}), {zero})",
+    "count": "sum(1 for {v} in {lst} if {body})",
+    "any": "any({body} for {v} in {lst})",
+    "all": "all({body} for {v} in {lst})",
+    "filter": "[{v} for {v} in {lst} if {body}]",
+    "map": "[{body} for {v} in {lst}]",
+}
 
 
 class RulesCodegen:
@@ -166,32 +174,14 @@ class RulesCodegen:
     def x_lookup(self, e: Expr) -> str:
         return f"lookup({self.param(e.value)}, {self.expr(e.args[0])})"
 
-    def x_sum(self, e: Expr) -> str:
+    def _aggregate(self, e: Expr) -> str:
+        if e.op == "count" and len(e.args) == 1:
+            return f"len({self.expr(e.args[0])})"
         lst, body = (self.expr(a) for a in e.args)
         zero = "ZERO" if strip_optional(e.type) in _DECIMAL_TYPES else "0"
-        return f"sum(({body} for {e.value} in {lst}), {zero})"
+        return _AGGREGATES[e.op].format(lst=lst, body=body, v=e.value, zero=zero)
 
-    def x_count(self, e: Expr) -> str:
-        if len(e.args) == 1:
-            return f"len({self.expr(e.args[0])})"
-        lst, cond = (self.expr(a) for a in e.args)
-        return f"sum(1 for {e.value} in {lst} if {cond})"
-
-    def x_any(self, e: Expr) -> str:
-        lst, cond = (self.expr(a) for a in e.args)
-        return f"any({cond} for {e.value} in {lst})"
-
-    def x_all(self, e: Expr) -> str:
-        lst, cond = (self.expr(a) for a in e.args)
-        return f"all({cond} for {e.value} in {lst})"
-
-    def x_filter(self, e: Expr) -> str:
-        lst, cond = (self.expr(a) for a in e.args)
-        return f"[{e.value} for {e.value} in {lst} if {cond}]"
-
-    def x_map(self, e: Expr) -> str:
-        lst, body = (self.expr(a) for a in e.args)
-        return f"[{body} for {e.value} in {lst}]"
+    x_sum = x_count = x_any = x_all = x_filter = x_map = _aggregate
 
     def x_case(self, e: Expr) -> str:
         *pairs, default = e.args

@@ -145,19 +145,20 @@ class Evaluator:
         self._cache[key] = result
         return result
 
+    def describe(self, pid: str, entry: dict) -> dict:
+        """One parameter value with where it comes from: the form of traces and of `policyc params`."""
+        p = self.params[pid]
+        item = {"id": pid, "name": p["name"], "value": entry["value"], "unit": p["unit"],
+                "effective_from": entry["from"], "jurisdiction": entry["jurisdiction"],
+                "illustrative": entry["illustrative"],
+                "provenance": entry.get("source") or {"illustrative": True, "note": "示例值，无正式来源"},
+                "citation": p["citation"], "defined_at": entry["defined_at"]}
+        if p.get("choices"):
+            item["label"] = p["choices"][entry["value"]]
+        return item
+
     def _trace_items(self, entries: dict):
-        for pid in self._program_params:
-            p, e = self.params[pid], entries.get(pid)
-            if e is None:
-                continue
-            item = {"id": pid, "name": p["name"], "value": e["value"], "unit": p["unit"],
-                    "effective_from": e["from"], "jurisdiction": e["jurisdiction"],
-                    "illustrative": e["illustrative"], "defined_at": e["defined_at"]}
-            if p.get("choices"):
-                item["label"] = p["choices"][e["value"]]
-            if e.get("source"):
-                item["source"] = e["source"]
-            yield item
+        return (self.describe(pid, entries[pid]) for pid in self._program_params if pid in entries)
 
     def _override(self, values_: dict, entries: dict, overrides: dict, day: _dt.date) -> tuple[dict, dict]:
         values_, entries = dict(values_), dict(entries)
