@@ -86,7 +86,7 @@ class Definition:
 
     id: str
     name: str
-    kind: str  # value | rule | output
+    kind: str  # value | rule | output | referral
     type: str
     expr: Expr
     program: str | None
@@ -94,18 +94,26 @@ class Definition:
     citations: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
     defined_at: str = ""
+    amount: Expr | None = None  # a referral's amount, where one is set
+
+    @property
+    def key(self) -> str:
+        """The output key: the id without its program and scope (`eligible`, `recheck.interval_months`)."""
+        prefix = ".".join(filter(None, (self.program, self.scope))) + "."
+        return self.id[len(prefix):] if self.id.startswith(prefix) else self.id
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "kind": self.kind, "type": self.type,
                 "expr": self.expr.to_json(), "program": self.program, "scope": self.scope,
                 "citations": list(self.citations), "reasons": [r.to_json() for r in self.reasons],
-                "defined_at": self.defined_at}
+                "defined_at": self.defined_at, "amount": self.amount.to_json() if self.amount else None}
 
     @classmethod
     def from_json(cls, d: dict) -> "Definition":
         return cls(d["id"], d["name"], d["kind"], d["type"], Expr.from_json(d["expr"]), d["program"],
                    d.get("scope"), tuple(d.get("citations", ())),
-                   tuple(Reason.from_json(r) for r in d.get("reasons", ())), d.get("defined_at", ""))
+                   tuple(Reason.from_json(r) for r in d.get("reasons", ())), d.get("defined_at", ""),
+                   Expr.from_json(d["amount"]) if d.get("amount") else None)
 
 
 @dataclass
@@ -157,17 +165,20 @@ class Program:
     id: str
     name: str
     citations: tuple[str, ...]
-    outputs: list[str]  # ids of output definitions, in declaration order
+    outputs: list[str]  # ids of output definitions, in declaration order (per-record ones have a scope)
     rules: list[str] = field(default_factory=list)  # ids of rules whose reasons it gives, in declaration order
     parameters: list[str] = field(default_factory=list)  # every parameter its outputs and reasons read
+    referrals: list[str] = field(default_factory=list)  # ids of referral definitions
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "citations": list(self.citations),
-                "outputs": self.outputs, "rules": self.rules, "parameters": self.parameters}
+                "outputs": self.outputs, "rules": self.rules, "parameters": self.parameters,
+                "referrals": self.referrals}
 
     @classmethod
     def from_json(cls, d: dict) -> "Program":
-        return cls(d["id"], d["name"], tuple(d["citations"]), d["outputs"], d["rules"], d["parameters"])
+        return cls(d["id"], d["name"], tuple(d["citations"]), d["outputs"], d["rules"], d["parameters"],
+                   d.get("referrals", []))
 
 
 @dataclass

@@ -47,6 +47,7 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "E0311": (E, "“{name}”需要英文标识", "在名称后用括号写出英文标识，例如 {name} (my_value)"),
     "E0312": (E, "函数“{name}”需要 {expected} 个参数，实际给了 {given} 个", None),
     "E0313": (E, "输入字段 {ident} 与已有字段同名，逐个计算的定义不能覆盖输入字段", None),
+    "E0314": (E, "逐个输出的记录“{record}”没有文本字段 id", "为该记录加一个字段：编号 (id): 文本，输出以它为键"),
     # types and units
     "E0401": (E, "“{op}”不能用于 {left} 和 {right}", None),
     "E0402": (E, "声明的类型是 {declared}，但表达式的类型是 {actual}", None),

@@ -17,6 +17,7 @@ from .params import Param
 from .types import SIMPLE_TYPES, UNIT_TYPES, type_name
 
 IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")  # outputs and referrals may nest: recheck.next_date
 NULL = "null"
 BUILTIN_NAMES = {"评估日期": Expr("eval_date", "date")}
 # name: (min args, max args)
@@ -77,8 +78,8 @@ class Checker:
 
     # ── declarations ────────────────────────────────────────────────────────────────────
 
-    def _ident_ok(self, ident: str, span: Span) -> bool:
-        if not IDENT.match(ident):
+    def _ident_ok(self, ident: str, span: Span, dotted: bool = False) -> bool:
+        if not (DOTTED if dotted else IDENT).match(ident):
             self.r.add("E0304", span, ident=ident)
             return False
         return True
@@ -163,17 +164,14 @@ class Checker:
                 self.scoped.setdefault(rec.id, {})[d.node.target.name] = d
 
     def _collect_decl(self, node: ast.Decl, program: ast.ProgramDecl | None) -> None:
-        what = {"rule": "规则", "explain": "说明", "output": "输出"}.get(node.kind)
+        what = {"rule": "规则", "explain": "说明", "output": "输出", "referral": "转介"}.get(node.kind)
         if what and program is None:
             self.r.add("E0309", node.span, what=what)
             return
-        if node.kind in ("rule", "output") and not node.ident:
+        if node.kind in ("rule", "output", "referral") and not node.ident:
             self.r.add("E0311", node.target.span, name=node.target.name)
             return
-        if node.ident and not self._ident_ok(node.ident, node.target.span):
-            return
-        if node.kind in ("rule", "explain") and node.target.scope:
-            self.r.add("E0309", node.span, what="逐个成员的规则")
+        if node.ident and not self._ident_ok(node.ident, node.target.span, node.kind in ("output", "referral")):
             return
         prefix = program.ident if program else ""
         local = node.ident or node.target.name
@@ -187,9 +185,9 @@ class Checker:
         decl = Decl(node, did, program.ident if program else None, None)
         if node.target.scope is None:
             if not self._unique_name(node.target.name, node.target.span,
-                                     "output" if node.kind == "output" else "value"):
+                                     node.kind if node.kind in ("output", "referral") else "value"):
                 return
-            if node.kind != "output":
+            if node.kind not in ("output", "referral"):
                 self.globals[node.target.name] = decl
         self.decls.append(decl)
         if program and program.ident in self.programs:
@@ -231,9 +229,15 @@ class Checker:
             citations = tuple(c.value for c in pnode.citations)
             outputs = [d.id for d in decls if d.node.kind == "output" and d.ir]
             rules = [d.id for d in decls if d.node.kind in ("rule", "explain") and d.ir and d.ir.reasons]
+            referrals = [d.id for d in decls if d.node.kind == "referral" and d.ir]
+            for d in decls:
+                if d.scope and d.node.kind == "output" and d.ir:
+                    key = self.records[d.scope].field("id")
+                    if key is None or key.type != "text":
+                        self.r.add("E0314", d.node.target.span, record=self.records[d.scope].name)
             used: set[str] = set()
             by_id = {d.id: d for d in self.decls}
-            stack = list(outputs) + rules
+            stack = list(outputs) + rules + referrals
             seen: set[str] = set()
             while stack:
                 cur = by_id[stack.pop()]
@@ -242,7 +246,7 @@ class Checker:
                 seen.add(cur.id)
                 used |= cur.params
                 stack.extend(cur.deps)
-            programs.append(Program(pid, pnode.name, citations, outputs, rules, sorted(used)))
+            programs.append(Program(pid, pnode.name, citations, outputs, rules, sorted(used), referrals))
         if self.r.has_errors():
             return None
         param_types = {pid: p.type for pid, p in self.params.items()}
@@ -292,8 +296,14 @@ class Checker:
                 if node.only_if else Expr("lit", "bool", value=True)
         else:
             expr = self.expr(node.expr, env, declared)
-        if node.kind == "rule":
-            self.expect_bool(expr, node.expr, "规则")
+        amount = None
+        if node.kind in ("rule", "referral"):
+            self.expect_bool(expr, node.expr, "规则" if node.kind == "rule" else "转介的条件")
+        if node.amount is not None:
+            amount = self.expr(node.amount, env)
+            if strip_optional(amount.type) not in MONEY:
+                self.r.add("E0402", node.amount.span, declared="金额", actual=self.tn(amount.type))
+                raise Unresolved()
         if declared is not None:
             expr = self._conform(expr, declared, node.expr or node, "E0402")
         kind = {"explain": "rule", "table": "value"}.get(node.kind, node.kind)
@@ -306,7 +316,7 @@ class Checker:
             if node.when_false:
                 reasons.append(Reason(False, self.template(node.when_false, env), only_if))
         return Definition(d.id, node.target.name, kind, expr.type, expr, d.program, d.scope,
-                          tuple(c.value for c in node.citations), tuple(reasons), str(node.target.span))
+                          tuple(c.value for c in node.citations), tuple(reasons), str(node.target.span), amount)
 
     def _conform(self, expr: Expr, declared: str, node: ast.Node, code: str) -> Expr:
         actual = expr.type

@@ -157,7 +157,7 @@ class Row(Node):
 class Decl(Node):
     """定义 / 规则 / 说明 / 输出 / 决策表: a named value with optional id, type, citations and reasons."""
 
-    kind: str  # value | rule | explain | output | table
+    kind: str  # value | rule | explain | output | table | referral
     target: Target
     ident: str | None
     type: TypeRef | None
@@ -169,6 +169,7 @@ class Decl(Node):
     key: Node | None = None
     hit: str | None = None
     rows: list[Row] = field(default_factory=list)
+    amount: Node | None = None  # for referrals
     program: ProgramDecl | None = None
 
 

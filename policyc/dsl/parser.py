@@ -163,7 +163,7 @@ class _Build(Transformer):
 
     # declarations
     def ident(self, children):
-        return children[0]
+        return ".".join(map(str, children))
 
     @v_args(meta=True)
     def target(self, meta, children):
@@ -240,7 +240,8 @@ class _Build(Transformer):
                 decl.citations = child[1]
             elif isinstance(child, tuple) and child[0] == "type":
                 decl.type = child[1]
-            elif isinstance(child, tuple) and child[0] in ("only_if", "when_true", "when_false", "key", "hit"):
+            elif isinstance(child, tuple) and child[0] in ("only_if", "when_true", "when_false", "key", "hit",
+                                                           "amount"):
                 setattr(decl, child[0], child[1])
             elif isinstance(child, ast.Row):
                 decl.rows.append(child)
@@ -264,11 +265,14 @@ class _Build(Transformer):
         decl.when_true = self._text(text)
         return decl
 
-    @v_args(meta=True)
-    def output(self, meta, children):
-        name, ident, *rest = children
-        target = ast.Target(self._span(name), str(name), None)
-        return self._decl("output", [target, str(ident), *rest])
+    def output(self, children):
+        return self._decl("output", children)
+
+    def referral(self, children):
+        return self._decl("referral", children)
+
+    def amount(self, children):
+        return ("amount", children[0])
 
     def table(self, children):
         return self._decl("table", children)

@@ -76,17 +76,23 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                              "text": {"type": "string", "title": "理由（中文，含所用数值）"}}}
     programs = {}
     for prog in m.programs:
-        props = {}
-        for oid in prog.outputs:
-            d = by_id[oid]
-            schema = _type_schema(m, d.type)
-            if strip_optional(d.type).startswith("money"):
-                schema = {"anyOf": [dict(schema, multipleOf=0.01), {"type": "null"}]} if is_optional(d.type) \
-                    else dict(schema, multipleOf=0.01)
-            props[oid[len(prog.id) + 1:]] = dict(schema, title=d.name, description=type_name(d.type, m.enums))
+        outputs = [by_id[o] for o in prog.outputs]
+        props = _output_props(m, [o for o in outputs if o.scope is None])
+        for scope in dict.fromkeys(o.scope for o in outputs if o.scope):
+            member = _output_props(m, [o for o in outputs if o.scope == scope])
+            member["reasons"] = {"type": "array", "items": reason, "title": "理由及依据"}
+            props[_container(m, scope)] = {
+                "type": "object", "title": f"按{m.records[scope].name}（以 id 为键）",
+                "additionalProperties": _object(member, m.records[scope].name)}
         props["reasons"] = {"type": "array", "items": reason, "title": "理由及依据"}
-        programs[prog.id] = {"type": "object", "title": prog.name, "additionalProperties": False,
-                             "required": list(props), "properties": props}
+        programs[prog.id] = _object(props, prog.name)
+    referral = {"type": "object", "required": ["program", "item", "item_id", "member", "amount", "citation"],
+                "additionalProperties": False,
+                "properties": {"program": {"type": "string"}, "item": {"type": "string", "title": "救助事项"},
+                               "item_id": {"type": "string"}, "member": {"type": ["string", "null"]},
+                               "amount": {"anyOf": [{"type": "number", "minimum": 0, "multipleOf": 0.01},
+                                                    {"type": "null"}]},
+                               "citation": {"type": "string"}}}
     trace_item = {"type": "object", "required": ["id", "name", "value", "unit", "effective_from", "jurisdiction",
                                                  "illustrative", "provenance", "citation", "defined_at"],
                   "properties": {"id": {"type": "string"}, "name": {"type": "string"},
@@ -99,7 +105,7 @@ def decision_schema(m: Module, policy_id: str) -> dict:
             "$id": f"https://policyc.example/schemas/{policy_id}/decision.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",
             "title": "救助评估决定", "type": "object", "additionalProperties": False,
-            "required": ["bundle", "locality", "date", "programs", "trace"],
+            "required": ["bundle", "locality", "date", "programs", "referrals", "trace"],
             "properties": {
                 "bundle": {"type": "object", "required": ["id", "version", "sha256"],
                            "properties": {"id": {"type": "string"}, "version": {"type": "string"},
@@ -110,4 +116,44 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                 "date": DATE,
                 "programs": {"type": "object", "additionalProperties": False, "required": list(programs),
                              "properties": programs},
+                "referrals": {"type": "array", "items": referral, "title": "专项救助转介"},
                 "trace": {"type": "array", "items": trace_item, "title": "所用参数及来源"}}}
+
+
+def _object(props: dict, title: str) -> dict:
+    return {"type": "object", "title": title, "additionalProperties": False, "required": list(props),
+            "properties": props}
+
+
+def _output_props(m: Module, outputs) -> dict:
+    """Output schemas, nested by dotted keys (recheck.next_date)."""
+    props: dict = {}
+    for d in outputs:
+        schema = _type_schema(m, d.type)
+        if strip_optional(d.type).startswith("money"):
+            schema = {"anyOf": [dict(schema["anyOf"][0], multipleOf=0.01), {"type": "null"}]} \
+                if is_optional(d.type) else dict(schema, multipleOf=0.01)
+        schema = dict(schema, title=d.name, description=type_name(d.type, m.enums))
+        node = props
+        *parents, leaf = d.key.split(".")
+        for p in parents:
+            node = node.setdefault(p, _object({}, p))["properties"]
+        node[leaf] = schema
+    _fix_required(props)
+    return props
+
+
+def _fix_required(props: dict) -> None:
+    for value in props.values():
+        if value.get("type") == "object" and "properties" in value and "additionalProperties" in value:
+            value["required"] = list(value["properties"])
+            _fix_required(value["properties"])
+
+
+def _container(m: Module, scope: str) -> str:
+    """The list field a record is found in (members), which names its per-record outputs."""
+    for rec in m.records.values():
+        for f in rec.fields:
+            if f.type in (f"list:record:{scope}", f"opt:list:record:{scope}"):
+                return f.id
+    return scope

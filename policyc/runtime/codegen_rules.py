@@ -240,15 +240,22 @@ class RulesCodegen:
                 lines.append(f"    {name} = {self.expr(d.expr)}  # {d.name}")
             return
         bodies = [(d, self.expr(d.expr)) for d in group]
+        for indent, _ in self.loops(scope, lines):
+            for d, body in bodies:
+                lines.append(f"{indent}self_[{d.id!r}] = {body}  # {d.name}")
+
+    def loops(self, scope: str, lines: list[str]):
+        """Write the loops that visit every instance of a record type, binding `self_`; yields, for each place
+        the record occurs, the indentation inside the loop and the name of the list field it comes from."""
         for path in self.instances(scope):
-            indent, cur, t = "    ", "", ""
+            indent, cur, t, container = "    ", "", "", ""
             for i, (kind, key) in enumerate(path):
                 if kind == "input":
                     cur, t = f"i_{key}", next(x.type for x in self.m.inputs if x.id == key)
                 elif kind == "field":
                     t = self.m.records[strip_optional(t)[7:]].field(key).type
                     lines.append(f"{indent}o{i} = {cur}[{key!r}]")
-                    cur = f"o{i}"
+                    cur, container = f"o{i}", key
                     if is_optional(t):
                         lines.append(f"{indent}if o{i} is not None:")
                         indent += "    "
@@ -256,8 +263,47 @@ class RulesCodegen:
                     lines.append(f"{indent}for o{i} in {cur}:")
                     indent, cur, t = indent + "    ", f"o{i}", strip_optional(t)[5:]
             lines.append(f"{indent}self_ = {cur}")
-            for d, body in bodies:
-                lines.append(f"{indent}self_[{d.id!r}] = {body}  # {d.name}")
+            yield indent, container
+
+    def value_of(self, d: Definition) -> str:
+        return f"self_[{d.id!r}]" if d.scope else self.defs[d.id]
+
+    def reasons(self, rules: list[Definition], target: str, indent: str, lines: list[str]) -> None:
+        for rule in rules:
+            cite = "；".join(rule.citations)
+            for reason in rule.reasons:
+                text = " + ".join(repr(p) if isinstance(p, str) else self.display(p) for p in reason.parts) or "''"
+                cond = self.value_of(rule) if reason.when else f"not {self.value_of(rule)}"
+                if reason.only_if is not None:
+                    cond = f"({self.expr(reason.only_if)}) and {cond}"
+                lines.append(f"{indent}if {cond}:")
+                lines.append(f"{indent}    {target}.append({{'rule': {rule.id!r}, 'citation': {cite!r}, 'text': {text}}})")
+
+    def fields(self, outputs: list[Definition], extra: dict[str, str]) -> str:
+        """A dict display nesting dotted output keys: recheck.next_date → {'recheck': {'next_date': …}}."""
+        tree: dict = {}
+        for o in outputs:
+            src = self.value_of(o)
+            if strip_optional(o.type) in MONEY:
+                src = f"money_out({src})"
+            node = tree
+            *parents, leaf = o.key.split(".")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[leaf] = src
+        tree.update(extra)
+
+        def show(node) -> str:
+            return "{" + ", ".join(f"{k!r}: {show(v) if isinstance(v, dict) else v}" for k, v in node.items()) + "}"
+        return show(tree)
+
+    def referral(self, ref: Definition, indent: str, lines: list[str]) -> None:
+        amount = f"money_out({self.expr(ref.amount)})" if ref.amount is not None else "None"
+        member = "self_['id']" if ref.scope else "None"
+        lines.append(f"{indent}if {self.value_of(ref)}:")
+        lines.append(f"{indent}    refs.append({{'program': {ref.program!r}, 'item': {ref.name!r}, "
+                     f"'item_id': {ref.key!r}, 'member': {member}, 'amount': {amount}, "
+                     f"'citation': {'；'.join(ref.citations)!r}}})")
 
     def generate(self) -> str:
         m = self.m
@@ -271,34 +317,34 @@ class RulesCodegen:
         if group:
             self.definitions(group, body)
         by_id = {d.id: d for d in m.definitions}
-        out: list[str] = []
+        out: list[str] = ["    out = {}", "    refs = []"]
         for prog in m.programs:
-            out.append(f"    r = []")
-            for rid in prog.rules:
-                rule = by_id[rid]
-                cite = "；".join(rule.citations)
-                for reason in rule.reasons:
-                    text = " + ".join(repr(p) if isinstance(p, str) else self.display(p) for p in reason.parts) \
-                        or "''"
-                    cond = self.defs[rid] if reason.when else f"not {self.defs[rid]}"
-                    if reason.only_if is not None:
-                        cond = f"({self.expr(reason.only_if)}) and {cond}"
-                    out.append(f"    if {cond}:")
-                    out.append(f"        r.append({{'rule': {rid!r}, 'citation': {cite!r}, 'text': {text}}})")
-            fields = []
-            for oid in prog.outputs:
-                o = by_id[oid]
-                key = oid[len(prog.id) + 1:]
-                src = self.defs[oid]
-                if strip_optional(o.type) in MONEY:
-                    src = f"money_out({src})"
-                fields.append(f"{key!r}: {src}")
-            fields.append("'reasons': r")
-            out.append(f"    out[{prog.id!r}] = {{{', '.join(fields)}}}")
+            rules = [by_id[r] for r in prog.rules]
+            outputs = [by_id[o] for o in prog.outputs]
+            out.append("    r = []")
+            self.reasons([r for r in rules if r.scope is None], "r", "    ", out)
+            extra: dict[str, str] = {}
+            for scope in dict.fromkeys(d.scope for d in outputs if d.scope):
+                name = f"m_{scope}"
+                out.append(f"    {name} = {{}}")
+                for indent, container in self.loops(scope, out):
+                    out.append(f"{indent}rr = []")
+                    self.reasons([r for r in rules if r.scope == scope], "rr", indent, out)
+                    scoped = [o for o in outputs if o.scope == scope]
+                    out.append(f"{indent}{name}[self_['id']] = {self.fields(scoped, {'reasons': 'rr'})}")
+                    extra[container] = name
+            extra["reasons"] = "r"
+            out.append(f"    out[{prog.id!r}] = {self.fields([o for o in outputs if o.scope is None], extra)}")
+            for ref in (by_id[x] for x in prog.referrals):
+                if ref.scope is None:
+                    self.referral(ref, "    ", out)
+                else:
+                    for indent, _ in self.loops(ref.scope, out):
+                        self.referral(ref, indent, out)
         head = ["def evaluate(R, P, EVAL_DATE):"]
         head += [f"    i_{inp.id} = R[{inp.id!r}]" for inp in m.inputs]
         head += [f"    {name} = P[{pid!r}]" for pid, name in self.params.items()]
         src = "\n".join(
             ["# generated by policyc from the bundle's IR; do not edit"]
-            + self.const_src + [""] + head + body + ["    out = {}"] + out + ["    return out", ""])
+            + self.const_src + [""] + head + body + out + ["    return out, refs", ""])
         return src

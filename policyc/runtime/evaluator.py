@@ -222,8 +222,9 @@ class Evaluator:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
         try:
-            programs = self._evaluate(inputs, values_, day)
+            programs, referrals = self._evaluate(inputs, values_, day)
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
-                "date": day.isoformat(), "programs": programs, "trace": [dict(t) for t in trace]}
+                "date": day.isoformat(), "programs": programs, "referrals": referrals,
+                "trace": [dict(t) for t in trace]}
