@@ -181,7 +181,7 @@ def cmd_params(args) -> int:
         juris = ev.resolve_locality(args.locality, "--locality")
     except InputError as err:
         raise UsageError("；".join(m for _, m in err.problems)) from None
-    _, entries, _ = ev.params_at(juris["code"], day)
+    _, entries, _, _ = ev.params_at(juris["code"], day)
     out = {pid: ev.describe(pid, entry) for pid, entry in entries.items()}
     _out(jsonio.dumps({"locality": {"code": juris["code"], "name": juris["full_name"]}, "date": day.isoformat(),
                        "parameters": out}))

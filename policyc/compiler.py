@@ -7,6 +7,9 @@ from pathlib import Path
 from . import ir
 from .check.articles import Articles
 from .check.checker import check_rules
+from .check.constraints import Exception_, check_constraints
+from .check.events import load_events
+from .check.funding import check_funding
 from .check.params import Param, load_params
 from .diagnostics import Reporter
 from .load.project import Sources, load
@@ -18,6 +21,9 @@ class Compilation:
     articles: Articles
     params: dict[str, Param]
     module: ir.Module
+    exceptions: list[Exception_]
+    events: list[dict]
+    funding: list[dict]
 
 
 def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
@@ -26,6 +32,10 @@ def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
     articles = Articles(sources.manifest)
     params = load_params(sources.parameter_files, sources.manifest.data["jurisdiction"], articles, reporter)
     reporter.stop_if_errors()
+    province = sources.manifest.data["jurisdiction"]
+    exceptions = check_constraints(sources.parameter_files, params, reporter)
+    events = load_events(sources.event_files, sources.jurisdictions, params, articles, reporter)
+    funding = check_funding(sources.funding_files, sources.jurisdictions, params, province, reporter)
     module = check_rules(sources.rule_files, params, articles, reporter)
     reporter.stop_if_errors()
-    return Compilation(sources, articles, params, module)
+    return Compilation(sources, articles, params, module, exceptions, events, funding)

@@ -72,6 +72,21 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "E0603": (E, "案例“{case}”期望的输出“{key}”不存在", "可用的输出：{available}"),
     "E0604": (E, "案例“{case}”临时改用的参数“{id}”{problem}", None),
     "E0605": (E, "案例名称“{case}”重复（另见 {other}）", "每个案例名称须唯一，以便报告失败的案例"),
+    # constraints between parameters
+    "E0701": (E, "{name}（{id}）自 {date} 起为 {value}，{relation} {expr} = {bound}（实施意见措辞：{wording}，依据 {citation}）",
+              "调整该取值，使其符合约束"),
+    "E0702": (E, "约束表达式中的参数“{id}”不存在", None),
+    "E0703": (E, "约束表达式中的参数“{id}”不是数值参数", None),
+    "W0401": (W, "{name}（{id}）自 {date} 起为 {value}，{relation} {expr} = {bound}（实施意见措辞：{wording}，依据 {citation}）",
+              "调整该取值；确有理由低于（高于）的，在该约束下写明 reason，作为例外记录"),
+    # emergencies and funding
+    "E0801": (E, "突发事件标识“{id}”重复（另见 {other}）", None),
+    "E0802": (E, "应急期最后一日 {end} 早于起始日 {start}", None),
+    "E0803": (E, "无法识别的地区“{locality}”", None),
+    "E0804": (E, "参数“{id}”不存在", None),
+    "E0805": (E, "参数“{id}”在 {year} 年没有有效取值", None),
+    "E0806": (E, "{locality} {year} 年从社会救助专项资金中安排的政府购买服务经费 {purchase} 元，超过专项资金总额 {total} 元的 {ratio}%（{limit} 元）",
+              "实施意见 二(五)19：不得超过当年社会救助专项资金总额的 2%；调减购买服务经费或改由其他经费安排"),
     # warnings
     "W0301": (W, "参数“{id}”没有被任何规则使用", "删除该参数，或在规则中引用它"),
 }

@@ -19,12 +19,16 @@ from .types import SIMPLE_TYPES, UNIT_TYPES, type_name
 IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")  # outputs and referrals may nest: recheck.next_date
 NULL = "null"
-BUILTIN_NAMES = {"评估日期": Expr("eval_date", "date")}
+BUILTIN_NAMES = {
+    "评估日期": Expr("eval_date", "date"),
+    "评估地区": Expr("locality", "text"),  # the 6-digit code of the locality evaluated for
+    "突发事件": Expr("event", "opt:text"),  # the emergency in force there and then, if any (二(四)16)
+}
 # name: (min args, max args)
 FUNCTIONS = {
     "较小值": (2, 9), "较大值": (2, 9), "合计": (2, 2), "计数": (1, 2), "任一": (2, 2), "全部": (2, 2),
     "筛选": (2, 2), "取各": (2, 2), "有": (1, 1), "缺省": (2, 2), "舍入": (2, 2), "查表": (2, 2),
-    "按月": (1, 1), "按年": (1, 1),
+    "按月": (1, 1), "按年": (1, 1), "月份": (1, 1),
 }
 _AGG = {"合计": "sum", "计数": "count", "任一": "any", "全部": "all", "筛选": "filter", "取各": "map"}
 
@@ -630,6 +634,12 @@ class Checker:
                 self.r.add("E0413", args[1].span, expected=self.tn(key_t), actual=self.tn(key.type))
                 raise Unresolved()
             return Expr("lookup", value_t, (key,), table.value)
+        if node.func == "月份":
+            x = self.expr(args[0], env)
+            if x.type != "date":
+                self.r.add("E0401", args[0].span, op="月份", left=self.tn(x.type), right="", hint="月份(…) 取日期的月份")
+                raise Unresolved()
+            return Expr("month", "int", (x,))
         # 按月 / 按年
         x = self.expr(args[0], env)
         want, out = ("money/year", "money/month") if node.func == "按月" else ("money/month", "money/year")
@@ -731,6 +741,10 @@ def arith_type(op: str, lt: str, rt: str) -> str | None:
             return "date"
         return None
     if op == "*":
+        per_period = {("money/month", "months"), ("months", "money/month"), ("money/year", "years"),
+                      ("years", "money/year")}
+        if (lt, rt) in per_period:
+            return "money"  # 元/月 × 月 = 元
         if lt in QUANTITIES and rt in DIMENSIONLESS:
             return lt
         if rt in QUANTITIES and lt in DIMENSIONLESS:

@@ -51,6 +51,7 @@ class Param:
     overridable_by: list[str] = field(default_factory=list)
     minimum: Decimal | None = None
     maximum: Decimal | None = None
+    constraints: list[dict] = field(default_factory=list)
     timelines: dict[str, list[ParamValue]] = field(default_factory=dict)
 
     def enum(self) -> Enum | None:
@@ -60,7 +61,7 @@ class Param:
         return {"id": self.id, "name": self.name, "type": self.type, "unit": self.unit,
                 "citation": self.citation, "description": self.description, "defined_at": self.defined_at,
                 "choices": self.choices, "table": self.table, "overridable_by": self.overridable_by,
-                "minimum": self.minimum, "maximum": self.maximum,
+                "minimum": self.minimum, "maximum": self.maximum, "constraints": self.constraints,
                 "timelines": {code: [v.to_json() for v in values] for code, values in self.timelines.items()}}
 
 
@@ -123,7 +124,7 @@ def load_params(files: list[Located], province: str, articles: Articles, reporte
             articles.resolve(spec["citation"], doc.span(base + ("citation",)), reporter)
             p = Param(pid, spec["name"], ptype, spec.get("unit"), spec["citation"], spec.get("description", ""),
                       str(span), spec.get("choices"), spec.get("table"), spec.get("overridable_by", []),
-                      spec.get("minimum"), spec.get("maximum"))
+                      spec.get("minimum"), spec.get("maximum"), spec.get("constraints", []))
             if p.name in names:
                 reporter.add("E0202", doc.span(base + ("name",)), name=p.name, other=names[p.name].id)
             names[p.name] = p

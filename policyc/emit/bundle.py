@@ -24,6 +24,9 @@ def build_bundle(c: Compilation) -> dict:
         "schemas": {"request": request_schema(c.module, manifest["id"]),
                     "decision": decision_schema(c.module, manifest["id"])},
         "cases": cases,
+        "exceptions": [e.to_json() for e in c.exceptions],
+        "events": c.events,
+        "funding": c.funding,
     }
     bundle["manifest"]["sha256"] = content_hash(bundle)
     return bundle

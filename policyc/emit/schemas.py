@@ -66,7 +66,8 @@ def request_schema(m: Module, policy_id: str) -> dict:
             "$id": f"https://policyc.example/schemas/{policy_id}/household.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",
             "title": "救助评估请求", "type": "object", "additionalProperties": False,
-            "required": [i.id for i in m.inputs], "properties": props, "$defs": _record_defs(m)}
+            "required": [i.id for i in m.inputs if not is_optional(i.type)], "properties": props,
+            "$defs": _record_defs(m)}
 
 
 def decision_schema(m: Module, policy_id: str) -> dict:

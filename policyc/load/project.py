@@ -38,6 +38,8 @@ class Sources:
     parameter_files: list[Located]
     rule_files: list[ast.File]
     case_files: list[Located]
+    event_files: list[Located]
+    funding_files: list[Located]
     digest: str  # sha256 over every source file, the policy set's revision
     files: list[str] = field(default_factory=list)
 
@@ -136,6 +138,11 @@ def load(root: Path, reporter: Reporter) -> Sources:
         text = _read(path, reporter, hasher)
         if text is not None:
             rules.append(parse_file(display_path(path), text, reporter))
-    cases = [_yaml(p, "cases.schema.json", reporter, hasher) for p in sorted((root / "cases").glob("*.yaml"))]
+    def docs(folder: str, schema: str) -> list[Located]:
+        return [_yaml(p, schema, reporter, hasher) for p in sorted((root / folder).glob("*.yaml"))]
+
+    cases = docs("cases", "cases.schema.json")
+    events = docs("events", "events.schema.json")
+    funding = docs("funding", "funding.schema.json")
     reporter.stop_if_errors()
-    return Sources(root, manifest, jurisdictions, params, rules, cases, hasher.hexdigest())
+    return Sources(root, manifest, jurisdictions, params, rules, cases, events, funding, hasher.hexdigest())

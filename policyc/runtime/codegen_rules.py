@@ -87,6 +87,15 @@ class RulesCodegen:
     def x_eval_date(self, e: Expr) -> str:
         return "EVAL_DATE"
 
+    def x_locality(self, e: Expr) -> str:
+        return "LOCALITY"
+
+    def x_event(self, e: Expr) -> str:
+        return "EVENT"
+
+    def x_month(self, e: Expr) -> str:
+        return f"{self.expr(e.args[0])}.month"
+
     def x_field(self, e: Expr) -> str:
         obj = e.args[0]
         src = self.expr(obj)
@@ -341,7 +350,7 @@ class RulesCodegen:
                 else:
                     for indent, _ in self.loops(ref.scope, out):
                         self.referral(ref, indent, out)
-        head = ["def evaluate(R, P, EVAL_DATE):"]
+        head = ["def evaluate(R, P, EVAL_DATE, LOCALITY, EVENT):"]
         head += [f"    i_{inp.id} = R[{inp.id!r}]" for inp in m.inputs]
         head += [f"    {name} = P[{pid!r}]" for pid, name in self.params.items()]
         src = "\n".join(

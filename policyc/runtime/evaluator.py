@@ -76,6 +76,7 @@ class Evaluator:
                 vals = [None if e.get("end") else _runtime_value(p["type"], e["value"]) for e in entries]
                 self._timelines[(pid, code)] = (starts, vals, entries)
         self._cache: dict = {}
+        self.events = sorted(bundle.get("events", []), key=lambda e: (e["from"], e["id"]))
         self._program_params = sorted({pid for prog in self.module.programs for pid in prog.parameters})
         rules = RulesCodegen(self.module)
         self.rules_source = rules.generate()
@@ -118,9 +119,10 @@ class Evaluator:
             code = self.jurisdictions[code]["parent"]
         return out
 
-    def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict, tuple]:
-        """Every parameter's value at a locality on a day (the nearest level with a value in force wins),
-        the entries they come from, and the trace of the ones the programs read. Cached per (locality, day)."""
+    def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict, tuple, str | None]:
+        """Every parameter's value at a locality on a day (the nearest level with a value in force wins, then
+        any emergency in force there raises it), the entries they come from, the trace of the ones the programs
+        read, and the emergency's name. Cached per (locality, day)."""
         key = (code, day)
         hit = self._cache.get(key)
         if hit is not None:
@@ -139,11 +141,29 @@ class Evaluator:
                     found_values[pid] = tl[1][i]
                     found_entries[pid] = tl[2][i]
                 break
-        result = (found_values, found_entries, tuple(self._trace_items(found_entries)))
+        events = [e for e in self.events if e["from"] <= day.isoformat() <= e["to"]
+                  and any(c in e["localities"] for c in chain)]
+        for event in events:
+            self._apply_event(event, found_values, found_entries)
+        result = (found_values, found_entries, tuple(self._trace_items(found_entries)),
+                  "、".join(e["name"] for e in events) or None)
         if len(self._cache) >= self.CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = result
         return result
+
+    def _apply_event(self, event: dict, values_: dict, entries: dict) -> None:
+        """An emergency's temporary rises (二(四)16): each adds to or sets a parameter for its period."""
+        for pid, change in event["changes"].items():
+            entry = entries.get(pid)
+            if entry is None:
+                continue
+            base = Decimal(entry["value"])
+            new = base + Decimal(change["add"]) if "add" in change else Decimal(change["set"])
+            entries[pid] = dict(entry, value=new, base_value=entry["value"],
+                                event={"id": event["id"], "name": event["name"], "from": event["from"],
+                                       "to": event["to"], "defined_at": event["defined_at"]})
+            values_[pid] = _runtime_value(self.params[pid]["type"], new)
 
     def describe(self, pid: str, entry: dict) -> dict:
         """One parameter value with where it comes from: the form of traces and of `policyc params`."""
@@ -155,6 +175,9 @@ class Evaluator:
                 "citation": p["citation"], "defined_at": entry["defined_at"]}
         if p.get("choices"):
             item["label"] = p["choices"][entry["value"]]
+        if "event" in entry:
+            item["event"] = entry["event"]
+            item["base_value"] = entry["base_value"]
         return item
 
     def _trace_items(self, entries: dict):
@@ -213,7 +236,7 @@ class Evaluator:
             raise InputError(problems)
         juris = self.resolve_locality(loc)
         inputs = self.convert(request)
-        values_, entries, trace = self.params_at(juris["code"], day)
+        values_, entries, trace, event = self.params_at(juris["code"], day)
         if overrides:
             values_, entries = self._override(values_, entries, overrides, day)
             trace = tuple(self._trace_items(entries))
@@ -222,7 +245,7 @@ class Evaluator:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
         try:
-            programs, referrals = self._evaluate(inputs, values_, day)
+            programs, referrals = self._evaluate(inputs, values_, day, juris["code"], event)
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
