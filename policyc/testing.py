@@ -1,6 +1,7 @@
 """Runs the example cases that live beside the rules (cases/*.yaml) against a compiled evaluator."""
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -28,6 +29,8 @@ def _span(where: str) -> Span:
 
 
 def _same(expected, actual) -> bool:
+    if isinstance(actual, _dt.date):
+        return expected == actual.isoformat()
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual
     if isinstance(expected, (int, Decimal)) and isinstance(actual, (int, Decimal)):
@@ -47,9 +50,43 @@ def _show(value) -> str:
     return fmt_value(value, "number") if isinstance(value, Decimal) else str(value)
 
 
+def _compare(expected, actual, path: str, failures: list[str]) -> None:
+    """Partial comparison: only what the case lists is checked; `reasons` lists text fragments."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            failures.append(f"{path}：期望对象，实际 {_show(actual)}")
+            return
+        for key, value in expected.items():
+            if key == "reasons":
+                texts = " ".join(r["text"] for r in actual.get("reasons") or [])
+                for fragment in value if isinstance(value, list) else [value]:
+                    if str(fragment) not in texts:
+                        failures.append(f"{path}.reasons 中没有“{fragment}”")
+            else:
+                _compare(value, actual.get(key), f"{path}.{key}", failures)
+    elif not _same(expected, actual):
+        failures.append(f"{path}：期望 {_show(expected)}，实际 {_show(actual)}")
+
+
+def _referral_key(r: dict) -> str:
+    key = r["item_id"] + (f"@{r['member']}" if r["member"] is not None else "")
+    return key + (f"={_show(r['amount'])}" if r["amount"] is not None else "")
+
+
+def _compare_referrals(expected: list[str], actual: list[dict], failures: list[str]) -> None:
+    """The exact set of referrals; an expected entry without =amount matches any amount."""
+    got = [_referral_key(r) for r in actual]
+    for want in expected:
+        if not any(g == want or g.split("=")[0] == want for g in got):
+            failures.append(f"referrals 中没有 {want}")
+    for g in got:
+        if not any(g == want or g.split("=")[0] == want for want in expected):
+            failures.append(f"referrals 中多出 {g}")
+
+
 def check_cases(ev: Evaluator, reporter: Reporter) -> None:
     """Static checks on the cases: names unique, expected outputs exist, overridden parameters exist."""
-    outputs = {p.id: [o[len(p.id) + 1:] for o in p.outputs] + ["reasons"] for p in ev.module.programs}
+    outputs = {p.id: _output_keys(ev, p) for p in ev.module.programs}
     seen: dict[str, str] = {}
     for case in ev.bundle["cases"]:
         span = _span(case["defined_at"])
@@ -57,12 +94,28 @@ def check_cases(ev: Evaluator, reporter: Reporter) -> None:
             reporter.add("E0605", span, case=case["name"], other=seen[case["name"]])
         seen[case["name"]] = case["defined_at"]
         for prog, fields in case["expect"].items():
+            if prog == "referrals":
+                continue
             for key in [prog] if prog not in outputs else [f"{prog}.{k}" for k in fields if k not in outputs[prog]]:
                 reporter.add("E0603", span, case=case["name"], key=key,
                              available="、".join(f"{p}.{o}" for p, os in outputs.items() for o in os))
         for pid, value in case.get("parameters", {}).items():
             if pid not in ev.params:
                 reporter.add("E0604", span, case=case["name"], id=pid, problem="不存在")
+
+
+def _output_keys(ev: Evaluator, prog) -> list[str]:
+    """The top-level keys of a program's output: outputs (first part of dotted keys), per-record containers."""
+    defs = {d.id: d for d in ev.module.definitions}
+    keys = []
+    for oid in prog.outputs:
+        d = defs[oid]
+        if d.scope is None:
+            keys.append(d.key.split(".")[0])
+        else:
+            keys.extend(f.id for r in ev.module.records.values() for f in r.fields
+                        if f.type.endswith(f"list:record:{d.scope}"))
+    return list(dict.fromkeys(keys + ["reasons"]))
 
 
 def run_case(ev: Evaluator, case: dict) -> CaseResult:
@@ -78,17 +131,10 @@ def run_case(ev: Evaluator, case: dict) -> CaseResult:
         result.error = str(err)
         return result
     for prog, fields in case["expect"].items():
-        actual_prog = decision["programs"].get(prog, {})
-        for key, expected in fields.items():
-            actual = actual_prog.get(key)
-            if key == "reasons":
-                texts = " ".join(r["text"] for r in actual or [])
-                for fragment in expected if isinstance(expected, list) else [expected]:
-                    if str(fragment) not in texts:
-                        result.failures.append(f"{prog}.reasons 中没有“{fragment}”")
-                continue
-            if not _same(expected, actual):
-                result.failures.append(f"{prog}.{key}：期望 {_show(expected)}，实际 {_show(actual)}")
+        if prog == "referrals":
+            _compare_referrals(fields, decision["referrals"], result.failures)
+        else:
+            _compare(fields, decision["programs"].get(prog), prog, result.failures)
     return result
 
 
