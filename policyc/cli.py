@@ -1,4 +1,4 @@
-"""The `policyc` command: check, build, test, eval, params. Exit codes: 0 fine; 1 policy errors or failing
+"""The `policyc` command: check, build, test, coverage, eval, params. Exit codes: 0 fine; 1 policy errors or failing
 cases; 2 bad usage or bad input."""
 from __future__ import annotations
 
@@ -134,6 +134,20 @@ def cmd_test(args) -> int:
     return EXIT_OK if failed == 0 and results else EXIT_POLICY
 
 
+def cmd_coverage(args) -> int:
+    from .check.coverage import coverage, render
+    from .runtime import jsonio
+    reporter = Reporter()
+    try:
+        rows = coverage(_compile(args, reporter), reporter)
+    except PolicyError:
+        _report(reporter, "text")
+        return EXIT_POLICY
+    _out(jsonio.dumps([r.to_json() for r in rows]) if args.format == "json" else render(rows))
+    _report(reporter, "text")
+    return EXIT_POLICY if reporter.has_errors() else EXIT_OK
+
+
 def _read_request(source: str):
     from .runtime import jsonio
     try:
@@ -214,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", help="只运行名称包含该文字的案例")
     p.add_argument("-v", "--verbose", action="store_true", help="也列出通过的案例")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("coverage", help="列出实施意见每一条的编码情况")
+    policy_arg(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("eval", help="评估一个家庭，输出 JSON 决定")
     policy_arg(p)

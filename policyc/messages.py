@@ -66,6 +66,9 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     # citations
     "E0501": (E, "引用的条款“{citation}”不存在", None),
     "E0502": (E, "引用的来源文件“{source}”未在 policy.yaml 中登记", "在 policy.yaml 的 sources 中登记该文件及其条款"),
+    "E0505": (E, "条款 {citation}（{heading}）既没有规则或参数引用，也没有说明为何不可计算",
+              "编码该条款，或在 policy.yaml 中将其写为 {{heading, status: not_computable, reason: …}}"),
+    "E0506": (E, "条款 {citation} 记为不可计算，却被 {by} 引用", "改为 status: partly，或删除该状态"),
     # cases
     "E0601": (E, "案例“{case}”的输入有误：{path}：{problem}", None),
     "E0602": (E, "案例“{case}”的地区“{locality}”无法识别：{problem}", None),

@@ -131,3 +131,46 @@ def test_a_value_may_end_a_parameter(policy_copy):
     with pytest.raises(EvaluationError) as err:
         ev.evaluate(request([member()], date="2025-01-01"))
     assert "dibao.standard.urban" in str(err.value)
+
+
+def test_all_programs_validate_against_the_decision_schema(bundle, evaluator):
+    from policyc.runtime import jsonio
+    schema = bundle["schemas"]["decision"]
+    for case in bundle["cases"]:
+        req = {"locality": case["locality"], "date": case["date"], "household": case["household"]}
+        for key in ("incident", "application"):
+            if key in case:
+                req[key] = case[key]
+        decision = evaluator.evaluate(req, overrides=case.get("parameters"))
+        jsonschema.validate(jsonio.loads(jsonio.dumps(decision)), schema)
+        jsonschema.validate(jsonio.loads(jsonio.dumps(req)), bundle["schemas"]["request"])
+
+
+def test_per_member_outputs_and_referrals(evaluator):
+    req = request([member("A", 500), dict(member("B", 200, 0, age=75, capacity="none"), supporters=[],
+                                           self_care_unmet_items=2, support_mode="dispersed")])
+    out = evaluator.evaluate(req)
+    b = out["programs"]["tekun"]["members"]["B"]
+    assert (b["eligible"], b["category"], b["care_tier"], b["monthly_amount"]) == (True, "elderly", "partial", 1190)
+    assert out["programs"]["tekun"]["members"]["A"]["eligible"] is False
+    assert out["programs"]["dibao"]["covered_members"] == ["A"]
+    refs = {(r["item_id"], r["member"]) for r in out["referrals"]}
+    assert ("medical.insurance_subsidy", "B") in refs and ("housing.public_rental", None) in refs
+
+
+def test_emergency_raises_are_traced_with_their_event(evaluator):
+    out = evaluator.evaluate(request([member("A", 300)], date="2024-08-15"))
+    trace = {t["id"]: t for t in out["trace"]}
+    raised = trace["dibao.standard.urban"]
+    assert raised["value"] == 860 and raised["base_value"] == 760 and raised["event"]["id"] == "drill-2024-xiaodian"
+    assert out["programs"]["emergency"]["living_subsidy"] == 300
+    calm = evaluator.evaluate(request([member("A", 300)], date="2024-08-15", locality="140106"))
+    assert "event" not in {t["id"]: t for t in calm["trace"]}["dibao.standard.urban"]
+
+
+def test_optional_sections_of_the_request_are_checked_when_given(evaluator):
+    req = request([member("A", 300)])
+    req["incident"] = {"type": "flood", "severity": 4, "cost": -1, "case_by_case": False}
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(req)
+    assert [p for p, _ in err.value.problems] == ["$.incident.type", "$.incident.severity", "$.incident.cost"]

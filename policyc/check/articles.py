@@ -13,12 +13,14 @@ class Article:
     source: str  # short name of the source document
     number: str  # 二(二)5, 第八条 …
     heading: str
+    primary: bool = False
+    status: str | None = None  # not_computable | partly | None (fully encoded by what cites it)
+    reason: str | None = None
+    defined_at: str = ""
 
     @property
     def citation(self) -> str:
         return self.number if self.primary else f"{self.source} {self.number}"
-
-    primary: bool = False
 
 
 class Articles:
@@ -27,9 +29,14 @@ class Articles:
         self.primary = next((s["id"] for s in manifest.data["sources"] if s.get("primary")),
                             manifest.data["sources"][0]["id"])
         self.by_citation: dict[str, Article] = {}
-        for s in manifest.data["sources"]:
-            for number, heading in s["articles"].items():
-                art = Article(s["id"], str(number), heading, s["id"] == self.primary)
+        for i, s in enumerate(manifest.data["sources"]):
+            for number, spec in s["articles"].items():
+                where = str(manifest.key_span(("sources", i, "articles", number)))
+                if isinstance(spec, str):
+                    art = Article(s["id"], str(number), spec, s["id"] == self.primary, defined_at=where)
+                else:
+                    art = Article(s["id"], str(number), spec["heading"], s["id"] == self.primary, spec["status"],
+                                  spec["reason"], where)
                 self.by_citation[art.citation] = art
 
     def resolve(self, citation: str, span: Span, reporter: Reporter) -> Article | None:

@@ -1,0 +1,106 @@
+"""Build-time checks beyond rules: parameter floors, emergencies, funding caps, article coverage."""
+import subprocess
+import sys
+
+from conftest import ROOT, diagnose
+from policyc.check.coverage import coverage
+from policyc.compiler import compile_policy
+from policyc.diagnostics import Reporter
+
+
+def edit(path, old, new):
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def line_of(path, needle, start=0):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if i > start and needle in line)
+
+
+def test_principle_floor_is_a_warning_at_the_value_with_both_sides(policy_copy):
+    tekun = policy_copy / "parameters" / "tekun.yaml"
+    edit(tekun, "        value: 990\n", "        value: 980\n")
+    diags = diagnose(policy_copy)
+    assert [(d.code, d.severity) for d in diags] == [("W0401", "warning")]
+    d = diags[0]
+    assert "980" in d.message and "1.3 * dibao.standard.urban = 988" in d.message and "原则上" in d.message
+    assert d.span.line == line_of(tekun, "value: 980") - 1
+    assert "城市低保标准（dibao.standard.urban）= 760，自 2024-01-01 起" in d.notes[0]
+
+
+def test_floor_checked_when_the_other_side_changes(policy_copy):
+    # raising the 低保 standard in 2024 breaks the 特困 floor from that date, without touching tekun.yaml
+    edit(policy_copy / "parameters" / "dibao.yaml", "        value: 760\n", "        value: 800\n")
+    diags = diagnose(policy_copy)
+    assert [d.code for d in diags] == ["W0401"] and "2024-01-01" in diags[0].message
+
+
+def test_written_reason_records_an_exception(policy_copy):
+    tekun = policy_copy / "parameters" / "tekun.yaml"
+    edit(tekun, "        value: 990\n", "        value: 980\n")
+    edit(tekun, "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上\n",
+         "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上\n        reason: 示例：过渡期内分步提高\n")
+    reporter = Reporter()
+    c = compile_policy(policy_copy, reporter)
+    assert reporter.items == []
+    assert [(e.parameter, e.date, str(e.bound)) for e in c.exceptions] == [("tekun.basic_living.urban", "2024-01-01", "988.0")]
+
+
+def test_hard_floor_is_an_error(policy_copy):
+    tekun = policy_copy / "parameters" / "tekun.yaml"
+    edit(tekun, "        value: 990\n", "        value: 980\n")
+    edit(tekun, "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上", "      - min: 1.3 * dibao.standard.urban\n        wording: 不低于")
+    assert [d.code for d in diagnose(policy_copy)] == ["E0701"]
+
+
+def test_constraint_naming_an_unknown_parameter(policy_copy):
+    edit(policy_copy / "parameters" / "tekun.yaml", "1.3 * dibao.standard.urban", "1.3 * dibao.standard.urbn")
+    diags = diagnose(policy_copy)
+    assert [d.code for d in diags] == ["E0702"] and "dibao.standard.urban" in diags[0].hint
+
+
+def test_funding_over_two_percent_fails_at_the_line(policy_copy):
+    funding = policy_copy / "funding" / "2024.yaml"
+    edit(funding, "    purchase_of_services: 12000000", "    purchase_of_services: 12000001")
+    diags = diagnose(policy_copy)
+    assert [d.code for d in diags] == ["E0806"]
+    assert diags[0].span.line == line_of(funding, "12000001") and "12000000.00" in diags[0].message
+
+
+def test_event_mistakes(policy_copy):
+    events = policy_copy / "events" / "drill-2024.yaml"
+    edit(events, 'localities: ["140105"]', 'localities: ["城区", "小点区"]')
+    edit(events, "      dibao.standard.rural: {add: 80}", "      dibao.standard.rurl: {add: 80}")
+    edit(events, "    to: 2024-08-31", "    to: 2024-07-31")
+    diags = diagnose(policy_copy)
+    assert sorted(d.code for d in diags) == ["E0802", "E0803", "E0803", "E0804"]
+    ambiguous = next(d for d in diags if d.code == "E0803" and "城区" in d.message)
+    assert "阳泉市城区" in ambiguous.hint and "晋城市城区" in ambiguous.hint
+
+
+def test_coverage_accounts_for_every_article():
+    rows = coverage(compile_policy(ROOT / "policies" / "shanxi", Reporter()))
+    by = {r.citation: r for r in rows}
+    assert len(rows) == 27 and all(r.status != "unaccounted" for r in rows)
+    assert by["二(二)6"].status == "encoded" and "tekun.member.eligible_rule" in by["二(二)6"].rules
+    assert by["二(六)20"].status == "not_computable" and "12345" in by["二(六)20"].reason
+    assert by["二(五)19"].status == "partly" and by["二(五)19"].parameters == ["funding.purchase_cap_ratio"]
+
+
+def test_coverage_fails_on_an_unaccounted_or_contradicted_article(policy_copy):
+    manifest = policy_copy / "policy.yaml"
+    edit(manifest, "      二(六)20: {heading: 建立完善主动发现机制, status: not_computable, reason: 主动发现机制和12345热线受理，属于服务渠道}",
+         "      二(六)20: 建立完善主动发现机制")
+    edit(manifest, "      二(二)5: 完善最低生活保障制度", "      二(二)5: {heading: 完善最低生活保障制度, status: not_computable, reason: x}")
+    proc = subprocess.run([sys.executable, "-m", "policyc", "coverage", "--policy", policy_copy],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "E0505" in proc.stderr and "二(六)20" in proc.stderr and "E0506" in proc.stderr
+
+
+def test_citing_an_article_that_does_not_exist_fails(policy_copy):
+    rules = policy_copy / "rules" / "temporary.policy"
+    edit(rules, '程序 临时救助 (temporary) 依据 "二(四)14"', '程序 临时救助 (temporary) 依据 "二(四)24"')
+    assert [d.code for d in diagnose(policy_copy)] == ["E0501"]
