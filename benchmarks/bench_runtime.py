@@ -3,7 +3,9 @@
     python benchmarks/bench_runtime.py [--bundle generated/shanxi.bundle.json] [--households 100000]
 
 Households are synthetic and deterministic (seeded): 1–6 members, urban and rural, incomes around the
-standards, some disabled or ill members, some receiving 低保 with a 渐退期 date, every locality, 12 dates.
+standards, some disabled or ill members, some receiving 低保 with a 渐退期 date, a third with the facts for
+特困 (supporters, self-care, support mode), a fifth with a 临时救助 incident, every locality, 12 dates.
+Every evaluation runs all programs (低保, 特困, 临时救助, procedure, emergencies, referrals).
 """
 from __future__ import annotations
 
@@ -44,7 +46,20 @@ def synthetic_households(n: int, localities: list[str], seed: int = 2024) -> lis
         if rng.random() < 0.2:
             receiving = {"monthly_amount": Decimal(rng.randrange(100, 2000)), "since": "2022-01-01",
                          "income_above_standard_since": rng.choice((None, "2023-10-01", "2024-03-15"))}
-        out.append({"locality": rng.choice(localities), "date": rng.choice(dates), "household": {
+        for mem in members:
+            if rng.random() < 0.33:
+                mem["self_care_unmet_items"] = rng.randrange(0, 7)
+                mem["support_mode"] = rng.choice(("dispersed", "centralized"))
+                mem["supporters"] = [{"age": rng.randrange(20, 90), "tekun": False, "dibao": rng.random() < 0.3,
+                                      "severe_disability": False, "intellectual_or_mental_grade3": False,
+                                      "income_below_local_average": True, "assets_within_low_income_limit": True,
+                                      "incapacitated_missing_or_imprisoned": False}
+                                     for _ in range(rng.randrange(0, 3))]
+        request = {"locality": rng.choice(localities), "date": rng.choice(dates)}
+        if rng.random() < 0.2:
+            request["incident"] = {"type": rng.choice(("emergency", "expenditure")), "severity": rng.randrange(1, 4),
+                                   "cost": Decimal(rng.randrange(0, 2000000)) / 100, "case_by_case": rng.random() < 0.1}
+        out.append({**request, "household": {
             "area": rng.choice(("urban", "rural")), "assets_within_limit": rng.random() < 0.9,
             "income_stable": rng.random() < 0.5, "employment_assisted": rng.random() < 0.3,
             "receiving_dibao": receiving, "last_check_date": None, "members": members}})
@@ -55,7 +70,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", default=str(ROOT / "generated" / "shanxi.bundle.json"))
     ap.add_argument("--households", type=int, default=100_000)
-    ap.add_argument("--latency-samples", type=int, default=20_000)
+    ap.add_argument("--latency-samples", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
     loads = []
@@ -71,15 +87,19 @@ def main() -> None:
     for h in households[:2000]:  # warm up, and fill the (locality, date) cache as a long-running service would
         ev.evaluate(h)
 
-    samples = []
+    # This machine shares its cores: measure latency in rounds and report the best and the median round.
+    rounds = []
     timer = time.perf_counter_ns
-    for h in households[:args.latency_samples]:
-        t0 = timer()
-        ev.evaluate(h)
-        samples.append(timer() - t0)
-    samples.sort()
-    p50 = samples[len(samples) // 2] / 1000
-    p99 = samples[int(len(samples) * 0.99)] / 1000
+    for _ in range(args.rounds):
+        samples = []
+        for h in households[:args.latency_samples]:
+            t0 = timer()
+            ev.evaluate(h)
+            samples.append(timer() - t0)
+        samples.sort()
+        rounds.append((samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000))
+    rounds.sort()
+    best, median = rounds[0], rounds[len(rounds) // 2]
 
     gc.collect()
     t0 = time.perf_counter()
@@ -98,7 +118,8 @@ def main() -> None:
         "bundle_kb": round(size_kb, 1),
         "bundle_load_ms_median": round(statistics.median(loads) * 1000, 1),
         "bundle_load_ms_max": round(max(loads) * 1000, 1),
-        "latency_us_p50": round(p50, 1), "latency_us_p99": round(p99, 1),
+        "latency_us_p50_best_round": round(best[0], 1), "latency_us_p99_best_round": round(best[1], 1),
+        "latency_us_p50_median_round": round(median[0], 1), "latency_us_p99_median_round": round(median[1], 1),
         "batch_households": len(households), "batch_seconds": round(batch, 2),
         "throughput_per_second": round(len(households) / batch),
         "eligible_share": round(eligible / len(households), 3),

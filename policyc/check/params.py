@@ -65,6 +65,11 @@ class Param:
                 "timelines": {code: [v.to_json() for v in values] for code, values in self.timelines.items()}}
 
 
+def _in_fen(value) -> bool:
+    value = Decimal(value)
+    return value == value.quantize(Decimal("0.01"))
+
+
 def _date(text: str, span, reporter: Reporter) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
@@ -90,9 +95,15 @@ def check_value(p: Param, value, span, reporter: Reporter, what: str = "") -> An
         if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
             reporter.add("E0204", span, id=pid, value="表格", detail="各行的 from 必须严格递增")
             return None
+        if p.type.split(">")[-1].startswith("money") and any(not _in_fen(r["value"]) for r in rows):
+            reporter.add("E0204", span, id=pid, value="表格", detail="金额最多两位小数（精确到分）")
+            return None
         return [[r["from"], r["value"]] for r in rows]
     if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         reporter.add("E0204", span, id=pid, value=value, detail=f"应为以 {p.unit} 计的数字")
+        return None
+    if p.type.startswith("money") and not _in_fen(value):
+        reporter.add("E0204", span, id=pid, value=value, detail="金额最多两位小数（精确到分）")
         return None
     if p.type in ("int", "count", "months", "years", "age") and value != int(value):
         reporter.add("E0204", span, id=pid, value=value, detail=f"以 {p.unit} 计，应为整数")

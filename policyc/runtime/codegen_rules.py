@@ -22,6 +22,8 @@ _AGGREGATES = {
 class RulesCodegen:
     def __init__(self, module: Module):
         self.m = module
+        self.by_id = {d.id: d for d in module.definitions}
+        self.fen_memo: dict[str, bool] = {}
         self.consts: dict[object, str] = {}
         self.const_src: list[str] = []
         self.params: dict[str, str] = {}
@@ -67,10 +69,10 @@ class RulesCodegen:
         if t == "date":
             d = dt.date.fromisoformat(e.value)
             return self.const(("date", e.value), f"_date({d.year}, {d.month}, {d.day})")
-        if t in _DECIMAL_TYPES:
-            return self.const(("dec", e.value), f"Decimal({str(Decimal(e.value))!r})")
         value = Decimal(e.value)
-        return str(int(value)) if value == int(value) else self.const(("dec", e.value), f"Decimal({e.value!r})")
+        if t in _DECIMAL_TYPES - {"number"} or value != int(value):
+            return self.const(("dec", e.value), f"Decimal({str(value)!r})")
+        return str(int(value))
 
     def x_param(self, e: Expr) -> str:
         return self.param(e.value)
@@ -127,8 +129,8 @@ class RulesCodegen:
     x_add = x_sub = x_mul = _arith
 
     def x_div(self, e: Expr) -> str:
-        left = strip_optional(e.args[0].type)
-        wrap = (lambda a: a) if left in _DECIMAL_TYPES else (lambda a: f"Decimal({a})")
+        left = strip_optional(e.args[0].type)  # whole numbers may be ints at run time: never divide two ints
+        wrap = (lambda a: a) if left in _DECIMAL_TYPES - {"number"} else (lambda a: f"Decimal({a})")
         return self._nullable(e, lambda a, b: f"({wrap(a)} / {b})")
 
     def x_neg(self, e: Expr) -> str:
@@ -202,6 +204,36 @@ class RulesCodegen:
         for c, r in reversed(list(zip(conds, results))):
             src = f"({r} if {c} else {src})"
         return src
+
+    # ── exactness ───────────────────────────────────────────────────────────────────
+    def in_fen(self, e: Expr) -> bool:
+        """Whether a money value is sure to have at most two decimals, so output needs no rounding: inputs and
+        money parameters are checked to be whole fen, and + − min max and × by whole numbers keep that."""
+        op = e.op
+        if op == "lit":
+            return e.value is None or Decimal(e.value) == Decimal(e.value).quantize(Decimal("0.01"))
+        if op in ("input", "param", "round", "eval_date"):
+            return True
+        if op in ("field", "def"):
+            d = self.by_id.get(e.value)
+            if d is None:  # a field of the request
+                return True
+            if d.id not in self.fen_memo:
+                self.fen_memo[d.id] = self.in_fen(d.expr)
+            return self.fen_memo[d.id]
+        if op in ("add", "sub", "neg", "min", "max", "sum", "default"):
+            return all(self.in_fen(a) for a in e.args)
+        if op == "if":
+            return self.in_fen(e.args[1]) and self.in_fen(e.args[2])
+        if op == "case":
+            return all(self.in_fen(r) for r in e.args[1::2]) and self.in_fen(e.args[-1])
+        if op == "mul":
+            whole = ("int", "count", "months", "years", "age")
+            return all(self.in_fen(a) if strip_optional(a.type) in MONEY else strip_optional(a.type) in whole
+                       for a in e.args)
+        if op == "lookup":
+            return True  # table values are checked to be whole fen, like money parameters
+        return False
 
     # ── display ─────────────────────────────────────────────────────────────────────
     def display(self, e: Expr) -> str:
@@ -293,7 +325,7 @@ class RulesCodegen:
         tree: dict = {}
         for o in outputs:
             src = self.value_of(o)
-            if strip_optional(o.type) in MONEY:
+            if strip_optional(o.type) in MONEY and not self.in_fen(o.expr):
                 src = f"money_out({src})"
             node = tree
             *parents, leaf = o.key.split(".")
@@ -307,7 +339,9 @@ class RulesCodegen:
         return show(tree)
 
     def referral(self, ref: Definition, indent: str, lines: list[str]) -> None:
-        amount = f"money_out({self.expr(ref.amount)})" if ref.amount is not None else "None"
+        amount = "None"
+        if ref.amount is not None:
+            amount = self.expr(ref.amount) if self.in_fen(ref.amount) else f"money_out({self.expr(ref.amount)})"
         member = "self_['id']" if ref.scope else "None"
         lines.append(f"{indent}if {self.value_of(ref)}:")
         lines.append(f"{indent}    refs.append({{'program': {ref.program!r}, 'item': {ref.name!r}, "
@@ -344,12 +378,15 @@ class RulesCodegen:
                     extra[container] = name
             extra["reasons"] = "r"
             out.append(f"    out[{prog.id!r}] = {self.fields([o for o in outputs if o.scope is None], extra)}")
-            for ref in (by_id[x] for x in prog.referrals):
+            refs = [by_id[x] for x in prog.referrals]
+            for ref in refs:
                 if ref.scope is None:
                     self.referral(ref, "    ", out)
-                else:
-                    for indent, _ in self.loops(ref.scope, out):
-                        self.referral(ref, indent, out)
+            for scope in dict.fromkeys(r.scope for r in refs if r.scope):
+                for indent, _ in self.loops(scope, out):
+                    for ref in refs:
+                        if ref.scope == scope:
+                            self.referral(ref, indent, out)
         head = ["def evaluate(R, P, EVAL_DATE, LOCALITY, EVENT):"]
         head += [f"    i_{inp.id} = R[{inp.id!r}]" for inp in m.inputs]
         head += [f"    {name} = P[{pid!r}]" for pid, name in self.params.items()]

@@ -15,6 +15,15 @@ from .errors import InputError, LocalityError, RuntimeFault
 from .inputs import HELPERS, InputCodegen, render_path
 
 
+class _Frozen(dict):
+    """A trace entry shared by every decision made at the same place and date: read-only."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("trace entries are shared between decisions and cannot be changed; copy with dict(entry)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+
+
 class EvaluationError(RuntimeFault):
     """The request is well-formed but cannot be decided (e.g. no parameter value on that date)."""
 
@@ -181,7 +190,7 @@ class Evaluator:
         return item
 
     def _trace_items(self, entries: dict):
-        return (self.describe(pid, entries[pid]) for pid in self._program_params if pid in entries)
+        return (_Frozen(self.describe(pid, entries[pid])) for pid in self._program_params if pid in entries)
 
     def _override(self, values_: dict, entries: dict, overrides: dict, day: _dt.date) -> tuple[dict, dict]:
         values_, entries = dict(values_), dict(entries)
@@ -250,4 +259,4 @@ class Evaluator:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
                 "date": day.isoformat(), "programs": programs, "referrals": referrals,
-                "trace": [dict(t) for t in trace]}
+                "trace": list(trace)}

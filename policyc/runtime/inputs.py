@@ -132,6 +132,7 @@ class InputCodegen:
 
     def __init__(self, module: Module):
         self.m = module
+        self._bounds: tuple = (None, None)
 
     def value(self, t: str, src: str, path: str, key: str, lo=None, hi=None) -> str:
         opt = t.startswith("opt:")
@@ -158,6 +159,11 @@ class InputCodegen:
                     f"and x == x.quantize(FEN) else {call}")
         if t == "bool":
             return f"x if type(x) is bool else {call}"
+        if t in ("int", "count", "age", "months", "years"):
+            lo, hi = self._bounds
+            test = " and ".join(filter(None, (f"{lo!r} <= x" if lo is not None else "",
+                                               f"x <= {hi!r}" if hi is not None else "")))
+            return f"x if type(x) is int{' and ' + test if test else ''} else {call}"
         if t == "text":
             return f"x if type(x) is str and 0 < len(x) <= 200 and x.isprintable() else {call}"
         if t.startswith("enum:"):
@@ -185,6 +191,7 @@ class InputCodegen:
                     lines.append("    else:")
                     lines.append(f"        out[{f.id!r}] = {call}")
                     continue
+                self._bounds = (f.minimum, f.maximum)
                 lines.append(f"    out[{f.id!r}] = {self.fast(f.type, call)}")
             lines.append(f"    if len(v) > {len(known)} or not KNOWN_{rec.id}.issuperset(v):")
             lines.append(f"        for k in sorted(set(v) - KNOWN_{rec.id}, key=str):")

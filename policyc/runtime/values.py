@@ -53,6 +53,10 @@ def fmt_number(value) -> str:
     """A number as people write it, to the fen and without needless zeros: 650, 333.33, 1.5."""
     if type(value) is not Decimal:
         return str(value)
+    text = str(value)
+    dot = text.find(".")
+    if "E" not in text and (dot < 0 or len(text) - dot <= 3):  # already at most two decimals
+        return text.rstrip("0").rstrip(".") if dot >= 0 else text
     text = format(value.quantize(FEN, rounding=ROUND_HALF_UP), "f")
     return text.rstrip("0").rstrip(".")
 
