@@ -174,3 +174,13 @@ def test_optional_sections_of_the_request_are_checked_when_given(evaluator):
     with pytest.raises(InputError) as err:
         evaluator.evaluate(req)
     assert [p for p, _ in err.value.problems] == ["$.incident.type", "$.incident.severity", "$.incident.cost"]
+
+
+def test_evaluate_json_is_the_decision_as_exact_json(evaluator):
+    import json
+    from policyc.runtime import jsonio
+    req = request([member("A", Decimal("100.10"))])
+    for _ in range(2):  # the second answer reuses the serialised trace
+        text = evaluator.evaluate_json(req)
+        assert jsonio.loads(text) == jsonio.loads(jsonio.dumps(evaluator.evaluate(req)))
+    assert json.loads(text)["programs"]["dibao"]["monthly_amount"] == 660

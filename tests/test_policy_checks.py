@@ -104,3 +104,11 @@ def test_citing_an_article_that_does_not_exist_fails(policy_copy):
     rules = policy_copy / "rules" / "temporary.policy"
     edit(rules, '程序 临时救助 (temporary) 依据 "二(四)14"', '程序 临时救助 (temporary) 依据 "二(四)24"')
     assert [d.code for d in diagnose(policy_copy)] == ["E0501"]
+
+
+def test_floor_met_exactly_is_fine_and_one_fen_below_is_not(policy_copy):
+    tekun = policy_copy / "parameters" / "tekun.yaml"
+    edit(tekun, "        value: 990\n", "        value: 988\n")  # 1.3 × 760 exactly
+    assert diagnose(policy_copy) == []
+    edit(tekun, "        value: 988\n", "        value: 987.99\n")
+    assert [d.code for d in diagnose(policy_copy)] == ["W0401"]

@@ -56,6 +56,7 @@ class _Build(Transformer):
             body = body.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8") \
                 if "\\" in body else body
         span = self._span(tok)
+        body = body.replace("\x00", "\ufffd")  # NUL is reserved by the JSON writer
         return ast.Text(span, body, Span(span.file, span.line, span.col + 1))
 
     # expressions

@@ -99,7 +99,11 @@ def _jurisdictions(root: Path, province_code: str, reporter: Reporter, hasher) -
         text = _read(path, reporter, hasher)
         if text is None:
             continue
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text.replace("\x00", ""))))
+        except csv.Error as err:
+            reporter.add("E0050", Span(display_path(path), 1, 1), detail=str(err))
+            continue
         for lineno, row in enumerate(rows, start=2):
             span = Span(display_path(path), lineno, 1)
             code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()

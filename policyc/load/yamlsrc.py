@@ -56,7 +56,8 @@ def _scalar(node: yaml.ScalarNode):
         except InvalidOperation:
             return text
         return value if value.is_finite() else text
-    return text  # str, timestamps (kept as text: the schemas check date formats)
+    # str and timestamps stay text (the schemas check date formats); NUL, which JSON output reserves, is replaced
+    return text.replace("\x00", "\ufffd")
 
 
 def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:

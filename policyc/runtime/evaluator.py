@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .. import ir
-from . import values
+from . import jsonio, values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import InputError, LocalityError, RuntimeFault
@@ -85,6 +85,7 @@ class Evaluator:
                 vals = [None if e.get("end") else _runtime_value(p["type"], e["value"]) for e in entries]
                 self._timelines[(pid, code)] = (starts, vals, entries)
         self._cache: dict = {}
+        self._trace_json: dict = {}
         self.events = sorted(bundle.get("events", []), key=lambda e: (e["from"], e["id"]))
         self._program_params = sorted({pid for prog in self.module.programs for pid in prog.parameters})
         rules = RulesCodegen(self.module)
@@ -158,6 +159,7 @@ class Evaluator:
                   "、".join(e["name"] for e in events) or None)
         if len(self._cache) >= self.CACHE_LIMIT:
             self._cache.clear()
+            self._trace_json.clear()
         self._cache[key] = result
         return result
 
@@ -207,6 +209,19 @@ class Evaluator:
             entries[pid] = {"from": day.isoformat(), "value": value, "jurisdiction": "case",
                             "illustrative": True, "defined_at": "案例临时取值"}
         return values_, entries
+
+    def evaluate_json(self, request, locality=None, date=None) -> str:
+        """The decision as compact JSON text: for services that answer over the wire. The trace, the same for
+        every request at a place and date, is serialised once and reused."""
+        decision = self.evaluate(request, locality, date)
+        trace = decision.pop("trace")
+        key = (decision["locality"]["code"], decision["date"])
+        text = self._trace_json.get(key)
+        if text is None:
+            text = jsonio.dumps(trace, indent=None)
+            self._trace_json[key] = text
+        head = jsonio.dumps(decision, indent=None)
+        return f'{head[:-1]},"trace":{text}}}'
 
     # ── evaluation ──────────────────────────────────────────────────────────────────
     def convert(self, request) -> dict:

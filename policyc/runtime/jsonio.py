@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 from decimal import Decimal
 
 
@@ -16,8 +15,9 @@ def loads(text: str | bytes):
 
 
 # A Decimal leaves the C encoder as a marked string, "\u0000D<digits>\u0000", whose quotes are then removed.
-# Request strings cannot contain NUL (the runtime accepts printable text only), so no value can forge one.
-_MARKED = re.compile(r'"\\u0000D(-?[0-9]+(?:\.[0-9]+)?)\\u0000"')
+# Request strings cannot contain NUL (the runtime accepts printable text only) and policy texts are checked
+# for it, so no other string can carry the marker.
+_OPEN, _CLOSE = '"\\u0000D', '\\u0000"'
 
 
 def _default(obj):
@@ -36,4 +36,4 @@ def _default(obj):
 def dumps(obj, indent: int | None = 2, sort_keys: bool = False) -> str:
     text = json.dumps(obj, default=_default, ensure_ascii=False, indent=indent, sort_keys=sort_keys,
                       allow_nan=False, separators=(",", ": ") if indent is not None else (",", ":"))
-    return _MARKED.sub(r"\1", text) if "\\u0000D" in text else text
+    return text.replace(_OPEN, "").replace(_CLOSE, "") if _OPEN in text else text
