@@ -1,4 +1,4 @@
-"""The `policyc` command: check, build, test, coverage, eval, params. Exit codes: 0 fine; 1 policy errors or failing
+"""The `policyc` command: check, build, test, coverage, localities, eval, params. Exit codes: 0 fine; 1 policy errors or failing
 cases; 2 bad usage or bad input."""
 from __future__ import annotations
 
@@ -148,6 +148,60 @@ def cmd_coverage(args) -> int:
     return EXIT_POLICY if reporter.has_errors() else EXIT_OK
 
 
+def cmd_localities(args) -> int:
+    """The jurisdiction tree, with the parameters each city and county sets itself."""
+    from .runtime import jsonio
+    reporter = Reporter()
+    try:
+        c = _compile(args, reporter)
+    except PolicyError:
+        _report(reporter, "text")
+        return EXIT_POLICY
+    tree = []
+    children: dict[str | None, list] = {}
+    for j in c.sources.jurisdictions:
+        children.setdefault(j.parent, []).append(j)
+    overrides = {code: loc for code, loc in c.localities.items()}
+
+    def node(j) -> dict:
+        loc = overrides.get(j.code)
+        out = {"code": j.code, "name": j.full_name, "level": j.level, "functional_zone": j.functional_zone,
+               "overrides": [], "exceptions": loc.exceptions if loc else {}}
+        for pid in (loc.overrides if loc else []):
+            p = c.params[pid]
+            out["overrides"].append({"id": pid, "name": p.name, "values": [
+                {"from": v.start.isoformat(), **({"inherit": True} if v.inherit else {"value": v.value}),
+                 "defined_at": v.defined_at} for v in p.timelines[j.code]]})
+        out["children"] = [node(k) for k in children.get(j.code, [])]
+        return out
+
+    tree = [node(j) for j in children.get(None, [])]
+    if args.format == "json":
+        _out(jsonio.dumps(tree))
+        return EXIT_OK
+    lines = []
+
+    def show(n, depth):
+        mark = "（功能区）" if n["functional_zone"] else ""
+        own = f"  自定 {len(n['overrides'])} 项" if n["overrides"] else ""
+        lines.append(f"{'  ' * depth}{n['code']} {n['name']}{mark}{own}")
+        for o in n["overrides"]:
+            values = "；".join(f"{v['from']} 起" + ("沿用上级" if v.get("inherit") else f" {jsonio.dumps(v['value'], indent=None)}")
+                              for v in o["values"])
+            lines.append(f"{'  ' * depth}    · {o['name']}（{o['id']}）：{values}")
+        for pid, reason in n["exceptions"].items():
+            lines.append(f"{'  ' * depth}    · 例外 {pid}：{reason}")
+        for k in n["children"]:
+            show(k, depth + 1)
+
+    for n in tree:
+        show(n, 0)
+    total = sum(1 for _ in c.sources.jurisdictions)
+    lines.append(f"共 {total} 个地区，{len(overrides)} 个有自定参数")
+    _out("\n".join(lines))
+    return EXIT_OK
+
+
 def _read_request(source: str):
     from .runtime import jsonio
     try:
@@ -233,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     policy_arg(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("localities", help="列出行政区划树及各地自定的参数")
+    policy_arg(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_localities)
 
     p = sub.add_parser("eval", help="评估一个家庭，输出 JSON 决定")
     policy_arg(p)

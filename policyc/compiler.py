@@ -10,6 +10,7 @@ from .check.checker import check_rules
 from .check.constraints import Exception_, check_constraints
 from .check.events import load_events
 from .check.funding import check_funding
+from .check.localities import LocalityFile, load_localities
 from .check.params import Param, load_params
 from .diagnostics import Reporter
 from .load.project import Sources, load
@@ -24,6 +25,7 @@ class Compilation:
     exceptions: list[Exception_]
     events: list[dict]
     funding: list[dict]
+    localities: dict[str, LocalityFile]
 
 
 def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
@@ -33,9 +35,22 @@ def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
     params = load_params(sources.parameter_files, sources.manifest.data["jurisdiction"], articles, reporter)
     reporter.stop_if_errors()
     province = sources.manifest.data["jurisdiction"]
-    exceptions = check_constraints(sources.parameter_files, params, reporter)
+    localities = load_localities(sources.locality_files, sources.jurisdictions, params, reporter)
+    reporter.stop_if_errors()
+    parents = {j.code: j.parent for j in sources.jurisdictions}
+    chains = {code: _chain(code, parents) for code in parents}
+    exceptions = check_constraints(sources.parameter_files, params, chains,
+                                   {code: loc.exceptions for code, loc in localities.items()}, reporter)
     events = load_events(sources.event_files, sources.jurisdictions, params, articles, reporter)
     funding = check_funding(sources.funding_files, sources.jurisdictions, params, province, reporter)
     module = check_rules(sources.rule_files, params, articles, reporter)
     reporter.stop_if_errors()
-    return Compilation(sources, articles, params, module, exceptions, events, funding)
+    return Compilation(sources, articles, params, module, exceptions, events, funding, localities)
+
+
+def _chain(code: str | None, parents: dict) -> list[str]:
+    out = []
+    while code:
+        out.append(code)
+        code = parents[code]
+    return out

@@ -76,11 +76,11 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "E0604": (E, "案例“{case}”临时改用的参数“{id}”{problem}", None),
     "E0605": (E, "案例名称“{case}”重复（另见 {other}）", "每个案例名称须唯一，以便报告失败的案例"),
     # constraints between parameters
-    "E0701": (E, "{name}（{id}）自 {date} 起为 {value}，{relation} {expr} = {bound}（实施意见措辞：{wording}，依据 {citation}）",
+    "E0701": (E, "{where}{name}（{id}）自 {date} 起为 {value}，{relation} {expr} = {bound}（实施意见措辞：{wording}，依据 {citation}）",
               "调整该取值，使其符合约束"),
     "E0702": (E, "约束表达式中的参数“{id}”不存在", None),
     "E0703": (E, "约束表达式中的参数“{id}”不是数值参数", None),
-    "W0401": (W, "{name}（{id}）自 {date} 起为 {value}，{relation} {expr} = {bound}（实施意见措辞：{wording}，依据 {citation}）",
+    "W0401": (W, "{where}{name}（{id}）自 {date} 起为 {value}，{relation} {expr} = {bound}（实施意见措辞：{wording}，依据 {citation}）",
               "调整该取值；确有理由低于（高于）的，在该约束下写明 reason，作为例外记录"),
     # emergencies and funding
     "E0801": (E, "突发事件标识“{id}”重复（另见 {other}）", None),
@@ -90,6 +90,12 @@ MESSAGES: dict[str, tuple[str, str, str | None]] = {
     "E0805": (E, "参数“{id}”在 {year} 年没有有效取值", None),
     "E0806": (E, "{locality} {year} 年从社会救助专项资金中安排的政府购买服务经费 {purchase} 元，超过专项资金总额 {total} 元的 {ratio}%（{limit} 元）",
               "实施意见 二(五)19：不得超过当年社会救助专项资金总额的 2%；调减购买服务经费或改由其他经费安排"),
+    # localities
+    "E0901": (E, "没有参数“{id}”", None),
+    "E0902": (E, "参数“{name}”（{id}）不允许{level}级设定（允许：{levels}）", "只有参数的 overridable_by 列出的层级才能设定它；如确需放开，请修改省级参数文件"),
+    "E0903": (E, "参数“{id}”的单位是 {expected}，这里写的是 {unit}", "换算成 {expected} 后填写"),
+    "E0904": (E, "{locality} 已有地方参数文件（{other}）", "同一地区的设定写在一个文件中"),
+    "E0905": (E, "{locality} 是省本级，省级取值写在 parameters/ 中", None),
     # warnings
     "W0301": (W, "参数“{id}”没有被任何规则使用", "删除该参数，或在规则中引用它"),
 }

@@ -46,7 +46,7 @@ def member(id="A", income=0, earned=None, grade=0, dtype=None, ill=False, age=40
             "labor_capacity": capacity, "disability_grade": grade, "disability_type": dtype, "serious_illness": ill}
 
 
-def request(members, area="urban", assets=True, assisted=False, receiving=None, locality="140105",
+def request(members, area="urban", assets=True, assisted=False, receiving=None, locality="140702",
             date="2024-07-01"):
     return {"locality": locality, "date": date,
             "household": {"area": area, "assets_within_limit": assets, "income_stable": True,

@@ -49,12 +49,12 @@ def test_check_json_and_github_formats(policy_copy):
 
 
 def test_eval_from_sources_and_from_bundle_agree(household_file):
-    a = run("eval", "--locality", "140105", "--date", "2024-07-01", household_file)
+    a = run("eval", "--locality", "140702", "--date", "2024-07-01", household_file)
     b = run("eval", "--bundle", ROOT / "generated" / "shanxi.bundle.json", household_file)
     assert a.returncode == b.returncode == 0
     assert json.loads(a.stdout) == json.loads(b.stdout)
     out = json.loads(a.stdout)
-    assert out["programs"]["dibao"]["monthly_amount"] == 320 and out["locality"]["name"] == "太原市小店区"
+    assert out["programs"]["dibao"]["monthly_amount"] == 320 and out["locality"]["name"] == "晋中市榆次区"
 
 
 def test_eval_reads_stdin_and_flags_override(household_file):
@@ -98,7 +98,10 @@ def test_params_lists_every_value_with_provenance():
     p = out["parameters"]
     for pid in ("dibao.standard.urban", "dibao.standard.rural", "dibao.low_income_ratio", "dibao.grace_months"):
         assert {"value", "unit", "name", "effective_from", "provenance", "illustrative", "defined_at"} <= set(p[pid])
-    assert p["dibao.standard.urban"]["value"] == 760 and p["dibao.standard.urban"]["illustrative"] is True
+    urban = p["dibao.standard.urban"]
+    assert (urban["value"], urban["jurisdiction"], urban["level"]) == (820, "140100", "city")
+    assert urban["defined_at"].startswith("policies/shanxi/localities/140100-taiyuan.yaml:") and urban["illustrative"]
+    assert p["dibao.standard.rural"]["level"] == "city" and p["dibao.grace_months"]["level"] == "province"
     assert p["dibao.low_income_ratio"]["value"] == 1.5 and p["dibao.low_income_ratio"]["provenance"]["article"] == "第八条"
     assert p["dibao.grace_months"]["effective_from"] == "2023-12-29"
     assert run("params", "--locality", "城区", "--date", "2024-07-01").returncode == 2

@@ -64,7 +64,7 @@ def test_locality_by_code_name_and_ambiguity(evaluator):
 
 def test_overrides_of_locality_and_date(evaluator):
     req = request([member("A", 100)], locality="999999", date="bad")
-    out = evaluator.evaluate(req, locality="140105", date=__import__("datetime").date(2023, 6, 1))
+    out = evaluator.evaluate(req, locality="140702", date=__import__("datetime").date(2023, 6, 1))
     assert out["date"] == "2023-06-01" and out["programs"]["dibao"]["monthly_amount"] == 620
 
 
@@ -164,7 +164,7 @@ def test_emergency_raises_are_traced_with_their_event(evaluator):
     raised = trace["dibao.standard.urban"]
     assert raised["value"] == 860 and raised["base_value"] == 760 and raised["event"]["id"] == "drill-2024-xiaodian"
     assert out["programs"]["emergency"]["living_subsidy"] == 300
-    calm = evaluator.evaluate(request([member("A", 300)], date="2024-08-15", locality="140106"))
+    calm = evaluator.evaluate(request([member("A", 300)], date="2024-08-15", locality="140703"))
     assert "event" not in {t["id"]: t for t in calm["trace"]}["dibao.standard.urban"]
 
 

@@ -45,14 +45,18 @@ def test_written_reason_records_an_exception(policy_copy):
     reporter = Reporter()
     c = compile_policy(policy_copy, reporter)
     assert reporter.items == []
-    assert [(e.parameter, e.date, str(e.bound)) for e in c.exceptions] == [("tekun.basic_living.urban", "2024-01-01", "988.0")]
+    assert [(e.parameter, e.date, str(e.bound)) for e in c.exceptions if e.jurisdiction == "140000"] == \
+        [("tekun.basic_living.urban", "2024-01-01", "988.0")]
 
 
 def test_hard_floor_is_an_error(policy_copy):
     tekun = policy_copy / "parameters" / "tekun.yaml"
     edit(tekun, "        value: 990\n", "        value: 980\n")
     edit(tekun, "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上", "      - min: 1.3 * dibao.standard.urban\n        wording: 不低于")
-    assert [d.code for d in diagnose(policy_copy)] == ["E0701"]
+    diags = diagnose(policy_copy)
+    assert [d.code for d in diags] == ["E0701", "E0701"]
+    # a written reason excuses only a 原则上 floor: 大同市's exception does not apply to a hard one
+    assert sorted(d.span.file.split("/")[-1] for d in diags) == ["140200-datong.yaml", "tekun.yaml"]
 
 
 def test_constraint_naming_an_unknown_parameter(policy_copy):
@@ -71,7 +75,7 @@ def test_funding_over_two_percent_fails_at_the_line(policy_copy):
 
 def test_event_mistakes(policy_copy):
     events = policy_copy / "events" / "drill-2024.yaml"
-    edit(events, 'localities: ["140105"]', 'localities: ["城区", "小点区"]')
+    edit(events, 'localities: ["140702"]', 'localities: ["城区", "小点区"]')
     edit(events, "      dibao.standard.rural: {add: 80}", "      dibao.standard.rurl: {add: 80}")
     edit(events, "    to: 2024-08-31", "    to: 2024-07-31")
     diags = diagnose(policy_copy)

@@ -78,28 +78,49 @@ class _Formula:
 
 
 def _at(timeline, day):
+    """The value in force on day in one level's timeline (None if none, or if the parameter ended)."""
     starts = [v.start for v in timeline]
     i = bisect.bisect_right(starts, day) - 1
     return None if i < 0 or timeline[i].end else timeline[i]
 
 
-def check_constraints(files: list[Located], params: dict[str, Param], reporter: Reporter) -> list[Exception_]:
+def effective(p: Param, chain: list[str], day):
+    """The value in force at a locality on day: nearest level first; `inherit` defers to the level above."""
+    for level in chain:
+        timeline = p.timelines.get(level)
+        if not timeline:
+            continue
+        i = bisect.bisect_right([v.start for v in timeline], day) - 1
+        if i < 0 or timeline[i].inherit:
+            continue
+        return None if timeline[i].end else timeline[i]
+    return None
+
+
+def check_constraints(files: list[Located], params: dict[str, Param], chains: dict[str, list[str]],
+                      reasons: dict[str, dict[str, str]], reporter: Reporter) -> list[Exception_]:
+    """Check every constraint for every jurisdiction that sets one of its values itself (the province always),
+    on every date where a value involved changes at any level above it. `reasons[code][param]` are written
+    exceptions of localities; the province's is the constraint's own `reason`."""
     exceptions: list[Exception_] = []
     for doc in files:
         for pid, spec in doc.data["parameters"].items():
             p = params.get(pid)
             for i, c in enumerate(spec.get("constraints", [])):
                 kind = "min" if "min" in c else "max"
-                where = ("parameters", pid, "constraints", i, kind)
-                span = doc.span(where)
+                span = doc.span(("parameters", pid, "constraints", i, kind))
                 node = parse_expr(c[kind], span, reporter)
                 if node is None or p is None:
                     continue
                 formula = _Formula(node)
                 if not _valid(formula, node, params, reporter, span):
                     continue
-                for juris, timeline in p.timelines.items():
-                    _check_timeline(p, juris, timeline, formula, c, kind, params, reporter, exceptions)
+                involved = [p] + [params[ref] for ref in sorted(formula.params)]
+                for code, chain in chains.items():
+                    if len(chain) > 1 and not any(code in x.timelines for x in involved):
+                        continue  # inherits everything: the levels above are checked themselves
+                    reason = c.get("reason") if len(chain) == 1 else reasons.get(code, {}).get(pid)
+                    _check_at(p, code, chain, formula, c, kind, involved, params, reason, reporter, exceptions)
     return exceptions
 
 
@@ -116,32 +137,40 @@ def _valid(formula: _Formula, node, params: dict[str, Param], reporter: Reporter
     return ok
 
 
-def _check_timeline(p: Param, juris: str, timeline, formula: _Formula, c: dict, kind: str,
-                    params: dict[str, Param], reporter: Reporter, exceptions: list[Exception_]) -> None:
-    involved = [timeline] + [params[ref].timelines.get(juris, []) for ref in sorted(formula.params)]
-    days = sorted({v.start for tl in involved for v in tl})
+def _check_at(p: Param, code: str, chain: list[str], formula: _Formula, c: dict, kind: str, involved: list[Param],
+              params: dict[str, Param], reason: str | None, reporter: Reporter, exceptions: list[Exception_]) -> None:
+    days = sorted({v.start for x in involved for level in chain for v in x.timelines.get(level, [])})
     for day in days:
-        own = _at(timeline, day)
-        refs = {ref: _at(params[ref].timelines.get(juris, []), day) for ref in formula.params}
+        own = effective(p, chain, day)
+        refs = {ref: effective(params[ref], chain, day) for ref in formula.params}
         if own is None or any(v is None for v in refs.values()):
             continue
+        mine = [v for v in [own, *refs.values()] if v.jurisdiction == code]
+        if not mine:
+            continue  # nothing this jurisdiction sets is in force: reported where it is set
         bound = formula.value({ref: v.value for ref, v in refs.items()})
         value = Decimal(own.value)
         if (value >= bound) if kind == "min" else (value <= bound):
             continue
-        detail = "；".join(f"{params[ref].name}（{ref}）= {v.value}，自 {v.start} 起" for ref, v in refs.items())
+        detail = "；".join(f"{params[ref].name}（{ref}）= {v.value}，{_where(v)}自 {v.start} 起"
+                          for ref, v in refs.items())
         relation = "低于下限" if kind == "min" else "超过上限"
         args = dict(name=p.name, id=p.id, date=day.isoformat(), value=value, relation=relation,
-                    expr=c[kind], bound=_plain(bound), wording=c["wording"], citation=c["citation"])
-        span = _span_of(own)
+                    expr=c[kind], bound=_plain(bound), wording=c["wording"], citation=c["citation"],
+                    where=_where(own))
+        span = _span_of(mine[0])
         if c["wording"] in SOFT:
-            if c.get("reason"):
-                exceptions.append(Exception_(p.id, day.isoformat(), juris, value, bound, kind, c[kind],
-                                             c["reason"], c["citation"], own.defined_at))
+            if reason:
+                exceptions.append(Exception_(p.id, day.isoformat(), code, value, bound, kind, c[kind], reason,
+                                             c["citation"], mine[0].defined_at))
             else:
                 reporter.add("W0401", span, notes=[detail], **args)
         else:
             reporter.add("E0701", span, notes=[detail], **args)
+
+
+def _where(v) -> str:
+    return "" if v.level == "province" else f"{v.jurisdiction} 设定，"
 
 
 def _plain(value: Decimal) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 
+from ..runtime.locality import LocalityIndex
+
 from ..diagnostics import Reporter
 from ..load.project import Jurisdiction
 from ..load.yamlsrc import Located
@@ -12,18 +14,8 @@ from .params import Param
 
 
 def resolve_locality(value, jurisdictions: list[Jurisdiction]) -> tuple[str | None, list[str]]:
-    """A code or a unique (full) name → (code, []); otherwise (None, candidates or suggestions)."""
-    text = str(value).strip()
-    by_code = {j.code: j for j in jurisdictions}
-    if text in by_code:
-        return text, []
-    hits = [j.code for j in jurisdictions if text in (j.name, j.full_name)]
-    if len(hits) == 1:
-        return hits[0], []
-    if hits:
-        return None, [f"{by_code[c].full_name}（{c}）" for c in hits]
-    names = [j.full_name for j in jurisdictions] + [j.name for j in jurisdictions]
-    return None, difflib.get_close_matches(text, names, n=3, cutoff=0.5)
+    """A code, full name or unique short name → (code, []); otherwise (None, candidates or suggestions)."""
+    return LocalityIndex([j.to_json() for j in jurisdictions]).resolve(value)
 
 
 def load_events(files: list[Located], jurisdictions: list[Jurisdiction], params: dict[str, Param],

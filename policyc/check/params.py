@@ -23,12 +23,16 @@ class ParamValue:
     note: str | None
     defined_at: str
     jurisdiction: str
+    level: str = "province"
+    inherit: bool = False  # a city or county stops setting its own value and defers to the level above
 
     def to_json(self) -> dict:
         out = {"from": self.start.isoformat(), "value": self.value, "defined_at": self.defined_at,
-               "jurisdiction": self.jurisdiction}
+               "jurisdiction": self.jurisdiction, "level": self.level}
         if self.end:
             out["end"] = True
+        if self.inherit:
+            out["inherit"] = True
         out["illustrative"] = self.illustrative
         if self.source:
             out["source"] = self.source
@@ -116,6 +120,32 @@ def check_value(p: Param, value, span, reporter: Reporter, what: str = "") -> An
     return value
 
 
+def read_values(p: Param, doc: Located, where: tuple, juris: str, level: str, reporter: Reporter,
+                what: str = "") -> list[ParamValue]:
+    """The dated values listed at `where` in doc, checked: ascending dates, type, range, unit."""
+    timeline: list[ParamValue] = []
+    for i, v in enumerate(doc.data_at(where)):
+        at = where + (i,)
+        start = _date(v["from"], doc.span(at + ("from",)), reporter)
+        if start is None:
+            continue
+        if timeline and start <= timeline[-1].start:
+            reporter.add("E0203", doc.span(at + ("from",)), id=p.id, date=start, previous=timeline[-1].start)
+            continue
+        if "unit" in v and v["unit"] != (p.unit or ""):
+            reporter.add("E0903", doc.span(at + ("unit",)), id=p.id, unit=v["unit"], expected=p.unit or "无单位")
+            continue
+        value = None
+        if not (v.get("end") or v.get("inherit")):
+            key = "rows" if "rows" in v else "value"
+            value = check_value(p, v.get(key), doc.span(at + (key,)), reporter, what)
+            if value is None:
+                continue
+        timeline.append(ParamValue(start, value, bool(v.get("end")), bool(v.get("illustrative")), v.get("source"),
+                                   v.get("note"), str(doc.span(at)), juris, level, bool(v.get("inherit"))))
+    return timeline
+
+
 def load_params(files: list[Located], province: str, articles: Articles, reporter: Reporter) -> dict[str, Param]:
     params: dict[str, Param] = {}
     names: dict[str, Param] = {}
@@ -140,24 +170,5 @@ def load_params(files: list[Located], province: str, articles: Articles, reporte
                 reporter.add("E0202", doc.span(base + ("name",)), name=p.name, other=names[p.name].id)
             names[p.name] = p
             params[pid] = p
-            timeline: list[ParamValue] = []
-            for i, v in enumerate(spec["values"]):
-                vspan = doc.span(base + ("values", i))
-                start = _date(v["from"], doc.span(base + ("values", i, "from")), reporter)
-                if start is None:
-                    continue
-                if timeline and start <= timeline[-1].start:
-                    reporter.add("E0203", doc.span(base + ("values", i, "from")), id=pid, date=start,
-                                 previous=timeline[-1].start)
-                    continue
-                raw = v.get("rows", v.get("value"))
-                value = None
-                if not v.get("end"):
-                    value = check_value(p, raw, doc.span(base + ("values", i, "rows" if "rows" in v else "value")),
-                                        reporter)
-                    if value is None:
-                        continue
-                timeline.append(ParamValue(start, value, bool(v.get("end")), bool(v.get("illustrative")),
-                                           v.get("source"), v.get("note"), str(vspan), province))
-            p.timelines[province] = timeline
+            p.timelines[province] = read_values(p, doc, base + ("values",), province, "province", reporter)
     return params

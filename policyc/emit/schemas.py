@@ -94,11 +94,12 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                                "amount": {"anyOf": [{"type": "number", "minimum": 0, "multipleOf": 0.01},
                                                     {"type": "null"}]},
                                "citation": {"type": "string"}}}
-    trace_item = {"type": "object", "required": ["id", "name", "value", "unit", "effective_from", "jurisdiction",
+    trace_item = {"type": "object", "required": ["id", "name", "value", "unit", "effective_from", "jurisdiction", "level",
                                                  "illustrative", "provenance", "citation", "defined_at"],
                   "properties": {"id": {"type": "string"}, "name": {"type": "string"},
                                  "value": {}, "unit": {"type": ["string", "null"]}, "label": {"type": "string"},
                                  "effective_from": DATE, "jurisdiction": {"type": "string"},
+                                 "level": {"enum": ["province", "city", "county", "case"]},
                                  "illustrative": {"type": "boolean", "title": "示例值（无正式来源）"},
                                  "provenance": {"type": "object", "title": "来源文件，或示例值说明"},
                                  "citation": {"type": "string"}, "defined_at": {"type": "string"}}}

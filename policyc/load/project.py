@@ -39,6 +39,7 @@ class Sources:
     rule_files: list[ast.File]
     case_files: list[Located]
     event_files: list[Located]
+    locality_files: list[Located]
     funding_files: list[Located]
     digest: str  # sha256 over every source file, the policy set's revision
     files: list[str] = field(default_factory=list)
@@ -148,5 +149,7 @@ def load(root: Path, reporter: Reporter) -> Sources:
     cases = docs("cases", "cases.schema.json")
     events = docs("events", "events.schema.json")
     funding = docs("funding", "funding.schema.json")
+    localities = docs("localities", "localities.schema.json")
     reporter.stop_if_errors()
-    return Sources(root, manifest, jurisdictions, params, rules, cases, events, funding, hasher.hexdigest())
+    return Sources(root, manifest, jurisdictions, params, rules, cases, events, localities, funding,
+                   hasher.hexdigest())

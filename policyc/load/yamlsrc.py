@@ -22,6 +22,12 @@ class Located:
         self.data = data
         self.spans = spans
 
+    def data_at(self, path: Path_):
+        node = self.data
+        for key in path:
+            node = node[key]
+        return node
+
     def span(self, path: Path_) -> Span:
         """The span of the value at path, or of its nearest ancestor that has one."""
         path = tuple(path)

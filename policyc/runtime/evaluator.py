@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
-import difflib
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import InputError, LocalityError, RuntimeFault
 from .inputs import HELPERS, InputCodegen, render_path
+from .locality import LocalityIndex
 
 
 class _Frozen(dict):
@@ -22,6 +22,9 @@ class _Frozen(dict):
         raise TypeError("trace entries are shared between decisions and cannot be changed; copy with dict(entry)")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+
+
+_INHERIT = object()  # a city or county value that defers to the level above from its date on
 
 
 class EvaluationError(RuntimeFault):
@@ -73,16 +76,15 @@ class Evaluator:
         self.module = ir.Module.from_json(bundle["ir"])
         self.articles = bundle["articles"]
         self.jurisdictions = {j["code"]: j for j in bundle["jurisdictions"]}
-        self._names: dict[str, list[str]] = {}
-        for j in bundle["jurisdictions"]:
-            for name in {j["name"], j["full_name"]}:
-                self._names.setdefault(name, []).append(j["code"])
+        self.localities = LocalityIndex(bundle["jurisdictions"])
+        self._chains = {code: self.localities.chain(code) for code in self.jurisdictions}
         self.params = bundle["parameters"]
         self._timelines = {}
         for pid, p in self.params.items():
             for code, entries in p["timelines"].items():
                 starts = [_dt.date.fromisoformat(e["from"]) for e in entries]
-                vals = [None if e.get("end") else _runtime_value(p["type"], e["value"]) for e in entries]
+                vals = [_INHERIT if e.get("inherit") else None if e.get("end") else _runtime_value(p["type"], e["value"])
+                        for e in entries]
                 self._timelines[(pid, code)] = (starts, vals, entries)
         self._cache: dict = {}
         self._trace_json: dict = {}
@@ -109,25 +111,16 @@ class Evaluator:
             value = str(value)
         if not isinstance(value, str) or not value.strip():
             raise LocalityError([(path, "应为 6 位行政区划代码或地名")])
-        value = value.strip()
-        if value in self.jurisdictions:
-            return self.jurisdictions[value]
-        codes = self._names.get(value, [])
-        if len(codes) == 1:
-            return self.jurisdictions[codes[0]]
-        if len(codes) > 1:
-            names = "、".join(f"{self.jurisdictions[c]['full_name']}（{c}）" for c in codes)
-            raise LocalityError([(path, f"“{value}”有多个同名地区：{names}；请使用代码或完整名称")])
-        close = difflib.get_close_matches(value, list(self._names), n=3, cutoff=0.5)
-        hint = f"，是否指：{'、'.join(close)}？" if close else ""
+        code, others = self.localities.resolve(value)
+        if code is not None:
+            return self.jurisdictions[code]
+        if self.localities.is_ambiguous(value):
+            raise LocalityError([(path, f"“{value}”有多个同名地区：{'、'.join(others)}；请使用代码或完整名称")])
+        hint = f"，是否指：{'、'.join(others)}？" if others else ""
         raise LocalityError([(path, f"未知的地区“{value}”{hint}")])
 
     def chain(self, code: str) -> list[str]:
-        out = []
-        while code:
-            out.append(code)
-            code = self.jurisdictions[code]["parent"]
-        return out
+        return self._chains[code]
 
     def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict, tuple, str | None]:
         """Every parameter's value at a locality on a day (the nearest level with a value in force wins, then
@@ -145,7 +138,7 @@ class Evaluator:
                 if tl is None:
                     continue
                 i = bisect.bisect_right(tl[0], day) - 1
-                if i < 0:
+                if i < 0 or tl[1][i] is _INHERIT:
                     continue
                 if tl[1][i] is not None:
                     found_values[pid] = tl[1][i]
@@ -181,6 +174,7 @@ class Evaluator:
         p = self.params[pid]
         item = {"id": pid, "name": p["name"], "value": entry["value"], "unit": p["unit"],
                 "effective_from": entry["from"], "jurisdiction": entry["jurisdiction"],
+                "level": entry.get("level", "province"),
                 "illustrative": entry["illustrative"],
                 "provenance": entry.get("source") or {"illustrative": True, "note": "示例值，无正式来源"},
                 "citation": p["citation"], "defined_at": entry["defined_at"]}
@@ -206,7 +200,7 @@ class Evaluator:
                 raise InputError([(f"parameters.{pid}", f"取值 {value!r} 不符合参数类型")]) from None
             if p.get("choices") and value not in p["choices"]:
                 raise InputError([(f"parameters.{pid}", f"应为 {'、'.join(p['choices'])} 之一")])
-            entries[pid] = {"from": day.isoformat(), "value": value, "jurisdiction": "case",
+            entries[pid] = {"from": day.isoformat(), "value": value, "jurisdiction": "case", "level": "case",
                             "illustrative": True, "defined_at": "案例临时取值"}
         return values_, entries
 
