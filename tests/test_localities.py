@@ -112,3 +112,9 @@ def test_localities_command_prints_the_tree_with_overrides():
     assert "140105 太原市小店区  自定 3 项" in out and "2025-01-01 起沿用上级" in out
     assert "140171 太原市山西转型综合改革示范区（功能区）" in out
     assert out.strip().endswith("共 133 个地区，5 个有自定参数")
+
+
+def test_override_outside_the_allowed_range(policy_copy):
+    diags = write(policy_copy, "x.yaml", "locality: 晋中市\noverrides:\n"
+                  "  dibao.employment_cost.rate:\n    - {from: 2024-01-01, value: 120, illustrative: true}\n")
+    assert [d.code for d in diags] == ["E0205"] and "[0, 100]" in diags[0].message and diags[0].span.line == 4
