@@ -75,7 +75,10 @@ def _evaluator(args):
 def cmd_check(args) -> int:
     reporter = Reporter()
     try:
-        _compile(args, reporter)
+        compilation = _compile(args, reporter)
+        if args.expiring is not None:
+            from .check.params import report_expiring
+            report_expiring(compilation.params, dt.date.today(), args.expiring, reporter)
     except PolicyError:
         pass
     _report(reporter, args.format, sys.stdout if args.format != "text" else sys.stderr)
@@ -214,6 +217,8 @@ def _read_request(source: str):
         return jsonio.loads(text)
     except ValueError as err:
         raise UsageError(f"{source} 不是有效的 JSON：{err}") from None
+    except RecursionError:
+        raise UsageError(f"{source} 的 JSON 嵌套过深") from None
 
 
 def _date_arg(text: str | None):
@@ -266,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="检查规则与参数，报告全部错误")
     policy_arg(p)
+    p.add_argument("--expiring", type=int, metavar="DAYS", help="另外警告将在 DAYS 天内停止适用的取值")
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
     p.set_defaults(func=cmd_check)
 

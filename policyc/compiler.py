@@ -7,12 +7,12 @@ from pathlib import Path
 from . import ir
 from .check.articles import Articles
 from .check.checker import check_rules
-from .check.constraints import Exception_, check_constraints
+from .check.constraints import Exception_, check_constraints, constraint_refs
 from .check.events import load_events
-from .check.funding import check_funding
+from .check.funding import CAP_PARAM, check_funding
 from .check.localities import LocalityFile, load_localities
 from .check.params import Param, load_params
-from .diagnostics import Reporter
+from .diagnostics import Reporter, Span
 from .load.project import Sources, load
 
 
@@ -43,9 +43,17 @@ def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
                                    {code: loc.exceptions for code, loc in localities.items()}, reporter)
     events = load_events(sources.event_files, sources.jurisdictions, params, articles, reporter)
     funding = check_funding(sources.funding_files, sources.jurisdictions, params, province, reporter)
-    module = check_rules(sources.rule_files, params, articles, reporter)
+    module, used = check_rules(sources.rule_files, params, articles, reporter)
+    _unused_parameters(params, used | constraint_refs(sources.parameter_files) | {CAP_PARAM}, reporter)
     reporter.stop_if_errors()
     return Compilation(sources, articles, params, module, exceptions, events, funding, localities)
+
+
+def _unused_parameters(params: dict[str, Param], used: set[str], reporter: Reporter) -> None:
+    for pid, p in params.items():
+        if pid not in used:
+            file, line, col = p.defined_at.rsplit(":", 2)
+            reporter.add("W0301", Span(file, int(line), int(col)), id=pid)
 
 
 def _chain(code: str | None, parents: dict) -> list[str]:

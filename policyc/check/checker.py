@@ -12,6 +12,7 @@ from ..dsl.parser import parse_expr
 from ..ir import (DIMENSIONLESS, MONEY, QUANTITIES, Definition, Enum, Expr, Field, Module, Program, Reason, Record,
                   is_optional, optional, strip_optional)
 from ..runtime.values import ROUNDING_MODES
+from . import tables
 from .articles import Articles
 from .params import Param
 from .types import SIMPLE_TYPES, UNIT_TYPES, type_name
@@ -79,6 +80,9 @@ class Checker:
         self.seen_spans: dict[str, str] = {}
         self.var_counter = 0
         self._path: list[Decl] = []
+        self.used_fields: set[tuple[str, str]] = set()
+        self.field_spans: dict[tuple[str, str], Span] = {}
+        self.used_params: set[str] = set()
 
     # ── declarations ────────────────────────────────────────────────────────────────────
 
@@ -136,6 +140,7 @@ class Checker:
                         self.r.add("E0303", fd.span, ident=fd.ident, other=seen.get(fd.ident, item.name))
                         continue
                     seen[fd.ident] = str(fd.span)
+                    self.field_spans[(rec.id, fd.ident)] = fd.span
                     t = self.resolve_type(fd.type)
                     if t is None:
                         continue
@@ -251,6 +256,23 @@ class Checker:
                 used |= cur.params
                 stack.extend(cur.deps)
             programs.append(Program(pid, pnode.name, citations, outputs, rules, sorted(used), referrals))
+        reachable = set()
+        for pid, (pnode, decls) in self.programs.items():
+            stack = [d.id for d in decls if d.ir and d.node.kind in ("output", "referral")
+                     or (d.ir and d.ir.reasons)]
+            by_id = {d.id: d for d in self.decls}
+            while stack:
+                cur = stack.pop()
+                if cur not in reachable:
+                    reachable.add(cur)
+                    stack.extend(by_id[cur].deps)
+        for d in self.decls:
+            if d.ir is not None and d.id not in reachable:
+                self.r.add("W0302", d.node.target.span, name=d.node.target.name)
+        for rec in self.records.values():
+            for f in rec.fields:
+                if f.id != "id" and (rec.id, f.id) not in self.used_fields and (rec.id, f.id) in self.field_spans:
+                    self.r.add("W0303", self.field_spans[(rec.id, f.id)], name=f.name, record=rec.name)
         if self.r.has_errors():
             return None
         param_types = {pid: p.type for pid, p in self.params.items()}
@@ -426,6 +448,7 @@ class Checker:
             rec = self.records[rec_id]
             fld = next((f for f in rec.fields if f.name == name), None)
             if fld is not None:
+                self.used_fields.add((rec_id, fld.id))
                 return Expr("field", fld.type, (Expr("elem", f"record:{rec_id}", value=var),), fld.id)
             scoped = self.scoped.get(rec_id, {}).get(name)
             if scoped is not None:
@@ -440,6 +463,7 @@ class Checker:
         if name in self.params_by_name:
             p = self.params_by_name[name]
             env.decl.params.add(p.id)
+            self.used_params.add(p.id)
             return Expr("param", p.type, value=p.id)
         if name in BUILTIN_NAMES:
             return BUILTIN_NAMES[name]
@@ -485,6 +509,7 @@ class Checker:
         fld = next((f for f in rec.fields if f.name == node.name), None)
         if fld is not None:
             t, key = fld.type, fld.id
+            self.used_fields.add((rec.id, fld.id))
         elif node.name in self.scoped.get(rec.id, {}):
             scoped = self.scoped[rec.id][node.name]
             t, key = self._depend(scoped, env).type, scoped.id
@@ -678,21 +703,40 @@ class Checker:
         args: list[Expr] = []
         default = None
         t = declared
-        for row in node.rows:
+        intervals: list = []
+        only_ranges = True
+        enum_rows: dict[str, int] = {}
+        for number, row in enumerate(node.rows, start=1):
             if row.kind != "else" and row.kind != "when" and key is None:
                 self.r.add("E0101", row.span, found="区间", expected="“当 条件 => 结果”（区间行需要在表头写“按 …”）")
                 raise Unresolved()
+            tests = None
             if row.kind == "when":
+                only_ranges = False
                 cond = self.expect_bool(self.expr(row.conds[0], env), row.conds[0], "决策表的条件")
             elif row.kind == "compare":
                 bound = self.expr(row.conds[0], env, key.type)
-                cond = self._range_cond(key, [(row.op, bound)], row)
+                tests = [(row.op, bound)]
             elif row.kind in ("half_open", "closed"):
                 lo = self.expr(row.conds[0], env, key.type)
                 hi = self.expr(row.conds[1], env, key.type)
-                cond = self._range_cond(key, [(">=", lo), ("<" if row.kind == "half_open" else "<=", hi)], row)
+                tests = [(">=", lo), ("<" if row.kind == "half_open" else "<=", hi)]
             else:
                 cond = None
+            if tests is not None:
+                cond = self._range_cond(key, tests, row)
+                if strip_optional(key.type).startswith("enum:") and tests[0][0] == "=" and tests[0][1].op == "lit":
+                    code = tests[0][1].value
+                    if code in enum_rows and node.hit == "唯一":
+                        self.r.add("E0415", row.span, name=node.target.name, first=enum_rows[code], second=number,
+                                   example=code)
+                    enum_rows.setdefault(code, number)
+                else:
+                    iv = tables.interval(tests, number, row.span)
+                    if iv is None:
+                        only_ranges = False
+                    else:
+                        intervals.append(iv)
             result = self.expr(row.result, env, t)
             joined = join(t, result.type) if t else result.type
             if joined is None:
@@ -703,18 +747,32 @@ class Checker:
                 default = result
             else:
                 args += [cond, result]
+        hit = {"首条": "first", "唯一": "unique"}[node.hit]
+        gap = False
+        if key is not None and strip_optional(key.type).startswith("enum:") and default is None and only_ranges:
+            enum = self.enums[strip_optional(key.type)[5:]]
+            missing = [label for code, label in enum.members if code not in enum_rows]
+            if missing and not intervals:
+                gap = True
+                self.r.add("W0402" if t and is_optional(t) else "E0416", node.target.span,
+                           name=node.target.name, example="、".join(missing))
+        elif key is not None and intervals:
+            gap = tables.analyse(node.target.name, node.target.span, key, intervals,
+                                 default is not None or not only_ranges, hit, bool(t and is_optional(t)),
+                                 self.records, self.r)
         if default is None:
+            if gap and not (t and is_optional(t)):
+                raise Unresolved()
             if t is None or not is_optional(t):
                 self.r.add("E0411", node.target.span, name=node.target.name)
                 raise Unresolved()
             default = Expr("lit", NULL)
-        hit = {"首条": "first", "唯一": "unique"}[node.hit]
         return Expr("case", t, tuple(args) + (default,), hit)
 
     def _range_cond(self, key: Expr, tests, row) -> Expr:
         parts = []
         for op, bound in tests:
-            if not comparable(strip_optional(key.type), strip_optional(bound.type), True) \
+            if not comparable(strip_optional(key.type), strip_optional(bound.type), op not in ("=", "!=")) \
                     or is_optional(key.type) or is_optional(bound.type):
                 self.r.add("E0401", row.span, op=op, left=self.tn(key.type), right=self.tn(bound.type))
                 raise Unresolved()
@@ -813,5 +871,7 @@ def _num(value: Decimal | None):
     return int(value) if value == int(value) else str(value)
 
 
-def check_rules(files, params, articles, reporter) -> Module | None:
-    return Checker(files, params, articles, reporter).check_all()
+def check_rules(files, params, articles, reporter) -> tuple[Module | None, set[str]]:
+    """The module (None after errors) and the parameters the rules read."""
+    checker = Checker(files, params, articles, reporter)
+    return checker.check_all(), checker.used_params

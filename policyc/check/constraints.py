@@ -9,7 +9,7 @@ import difflib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..diagnostics import Reporter
+from ..diagnostics import Reporter, Span
 from ..dsl import ast
 from ..dsl.parser import parse_expr
 from ..load.yamlsrc import Located
@@ -122,6 +122,18 @@ def check_constraints(files: list[Located], params: dict[str, Param], chains: di
                     reason = c.get("reason") if len(chain) == 1 else reasons.get(code, {}).get(pid)
                     _check_at(p, code, chain, formula, c, kind, involved, params, reason, reporter, exceptions)
     return exceptions
+
+
+def constraint_refs(files: list[Located]) -> set[str]:
+    """Every parameter id a constraint expression names."""
+    refs: set[str] = set()
+    for doc in files:
+        for pid, spec in doc.data["parameters"].items():
+            for c in spec.get("constraints", []):
+                node = parse_expr(c.get("min") or c.get("max"), Span("", 1, 1), Reporter())
+                if node is not None:
+                    refs |= _Formula(node).params
+    return refs
 
 
 def _valid(formula: _Formula, node, params: dict[str, Param], reporter: Reporter, span) -> bool:

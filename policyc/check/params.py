@@ -172,3 +172,17 @@ def load_params(files: list[Located], province: str, articles: Articles, reporte
             params[pid] = p
             p.timelines[province] = read_values(p, doc, base + ("values",), province, "province", reporter)
     return params
+
+
+def report_expiring(params: dict[str, Param], today: dt.date, days: int, reporter: Reporter) -> None:
+    """Warn about values that stop applying within `days` (an `end`, or a locality's `inherit`)."""
+    from ..diagnostics import Span
+    horizon = today + dt.timedelta(days=days)
+    for p in params.values():
+        for code, timeline in p.timelines.items():
+            for before, v in zip(timeline, timeline[1:]):
+                if (v.end or v.inherit) and today <= v.start <= horizon and not before.end:
+                    file, line, col = v.defined_at.rsplit(":", 2)
+                    reporter.add("W0601", Span(file, int(line), int(col)), name=p.name, id=p.id, date=v.start,
+                                 days=(v.start - today).days, what="停止适用" if v.end else "改为沿用上级取值",
+                                 jurisdiction=code)

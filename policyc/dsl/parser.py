@@ -327,12 +327,32 @@ def _syntax_error(err: UnexpectedInput, path: str, text: str, reporter: Reporter
                      found=str(tok), expected=_describe_expected(set(err.expected)))
 
 
+MAX_DEPTH = 60  # nesting of expressions; deeper is unreadable for people and unsafe for the evaluator
+
+
+def _too_deep(tree, path: str, reporter: Reporter, line_offset: int = 0) -> bool:
+    """Measure nesting without recursion, and report the first place that is too deep."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = getattr(node, "meta", None)
+            line = getattr(meta, "line", 1) if meta is not None and not getattr(meta, "empty", True) else 1
+            col = getattr(meta, "column", 1) if meta is not None and not getattr(meta, "empty", True) else 1
+            reporter.add("E0104", Span(path, line + line_offset, col), limit=MAX_DEPTH)
+            return True
+        stack.extend((child, depth + 1) for child in getattr(node, "children", ()) if hasattr(child, "children"))
+    return False
+
+
 def parse_file(path: str, text: str, reporter: Reporter) -> ast.File | None:
     """Parse one rule file; on a syntax error, report it and return None."""
     try:
         tree = _lark().parse(text, start="start")
     except UnexpectedInput as err:
         _syntax_error(err, path, text, reporter)
+        return None
+    if _too_deep(tree, path, reporter):
         return None
     items = _Build(path).transform(tree).children
     return ast.File(path, items)
@@ -344,5 +364,7 @@ def parse_expr(text: str, span: Span, reporter: Reporter) -> ast.Node | None:
         tree = _lark().parse(text, start="expr")
     except UnexpectedInput as err:
         _syntax_error(err, span.file, text, reporter, span.line - 1, span.col - 1)
+        return None
+    if _too_deep(tree, span.file, reporter, span.line - 1):
         return None
     return _Build(span.file, span.line - 1, span.col - 1).transform(tree)

@@ -84,6 +84,9 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
     except yaml.YAMLError as err:
         reporter.add("E0001", Span(file, 1, 1), problem=str(err))
         return None
+    except RecursionError:
+        reporter.add("E0008", Span(file, 1, 1))
+        return None
     spans: dict[Path_, Span] = {}
     problems: list[tuple[Span, str]] = []
 
@@ -108,7 +111,11 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
 
     if node is None:
         return Located(file, None, {(): Span(file, 1, 1)})
-    data = build(node, ())
+    try:
+        data = build(node, ())
+    except RecursionError:
+        reporter.add("E0008", Span(file, 1, 1))
+        return None
     for span, kind in problems:
         if kind == "key":
             reporter.add("E0003", span)
