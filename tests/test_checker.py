@@ -6,9 +6,10 @@ from conftest import diagnose
 HEADER = '程序 最低生活保障 (dibao) 依据 "二(二)5"\n'
 
 
-def with_rules(policy_copy, text, name="extra.policy"):
+def with_rules(policy_copy, text, name="extra.policy", warnings=False):
+    """Compile with an extra rule file; its errors (and warnings when asked)."""
     (policy_copy / "rules" / name).write_text(text, encoding="utf-8")
-    return diagnose(policy_copy)
+    return [d for d in diagnose(policy_copy) if warnings or d.severity == "error"]
 
 
 def codes(diags):
@@ -123,3 +124,18 @@ def test_bad_placeholder_in_reason(policy_copy):
 def test_typing_rules(policy_copy, expr, ok):
     diags = with_rules(policy_copy, f"定义 试 (trial) = {expr}\n")
     assert (diags == []) == ok, [d.message for d in diags]
+
+
+def test_unused_definitions_and_fields_are_warned_about(policy_copy):
+    diags = with_rules(policy_copy, "记录 附加 (extra) { 备注 (note): 文本? }\n输入 附加信息 (extra_info): 附加?\n"
+                                    "定义 闲置 (idle) = 城市低保标准 × 2\n", warnings=True)
+    assert sorted(d.code for d in diags) == ["W0302", "W0303"]
+    assert {d.span.line for d in diags} == {1, 3}
+
+
+def test_unused_parameter_is_warned_about(policy_copy):
+    params = policy_copy / "parameters" / "extra.yaml"
+    params.write_text("parameters:\n  extra.unused:\n    name: 闲置参数\n    unit: 元\n    citation: 二(二)5\n"
+                      "    values:\n      - {from: 2024-01-01, value: 1, illustrative: true}\n", encoding="utf-8")
+    diags = diagnose(policy_copy)
+    assert [(d.code, d.span.line) for d in diags] == [("W0301", 2)]
