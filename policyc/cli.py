@@ -1,4 +1,4 @@
-"""The `policyc` command: check, build, test, coverage, localities, eval, params. Exit codes: 0 fine; 1 policy errors or failing
+"""The `policyc` command: check, fmt, build, test, coverage, localities, eval, params. Exit codes: 0 fine; 1 policy errors or failing
 cases; 2 bad usage or bad input."""
 from __future__ import annotations
 
@@ -151,6 +151,35 @@ def cmd_coverage(args) -> int:
     return EXIT_POLICY if reporter.has_errors() else EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    """Give rule files their canonical layout; --check only lists the files that are not formatted."""
+    from .dsl.fmt import format_file
+    from .emit.outputs import write_outputs
+    from .load.project import display_path
+    paths = [Path(p) for p in args.files] or sorted((Path(args.policy) / "rules").glob("*.policy"))
+    reporter = Reporter()
+    changed: dict[Path, bytes] = {}
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"无法读取 {path}：{err}") from None
+        result = format_file(display_path(path), text, reporter)
+        if result is not None and result != text:
+            changed[path] = result.encode("utf-8")
+    _report(reporter, "text")
+    if reporter.has_errors():
+        return EXIT_POLICY
+    if args.check:
+        for path in changed:
+            print(f"未按规范格式排版：{display_path(path)}（运行 policyc fmt）", file=sys.stderr)
+        return EXIT_POLICY if changed else EXIT_OK
+    write_outputs(changed)
+    for path in changed:
+        print(f"已排版 {display_path(path)}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_localities(args) -> int:
     """The jurisdiction tree, with the parameters each city and county sets itself."""
     from .runtime import jsonio
@@ -293,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy_arg(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("fmt", help="把规则文件排成统一格式")
+    policy_arg(p)
+    p.add_argument("--check", action="store_true", help="只检查，不改写；有未排版的文件时失败")
+    p.add_argument("files", nargs="*", help="规则文件（默认政策目录 rules/ 下全部）")
+    p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("localities", help="列出行政区划树及各地自定的参数")
     policy_arg(p)
