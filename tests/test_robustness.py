@@ -1,0 +1,131 @@
+"""Any input, however broken, gives diagnostics or a clean error: never an uncaught exception, a hang, or code
+injected into the generated evaluator."""
+import json
+import subprocess
+import sys
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import POLICY, ROOT, diagnose, member, request
+from policyc.diagnostics import Reporter
+from policyc.dsl.parser import parse_file
+from policyc.load.yamlsrc import load_yaml
+from policyc.runtime import InputError, LocalityError, RuntimeFault, jsonio
+
+DIBAO = (POLICY / "rules" / "dibao.policy").read_text(encoding="utf-8")
+PARAMS = (POLICY / "parameters" / "dibao.yaml").read_text(encoding="utf-8")
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def mutate(text: str, data) -> str:
+    """Delete, duplicate or replace a slice, or insert random characters."""
+    i = data.draw(st.integers(0, len(text)))
+    j = data.draw(st.integers(i, min(len(text), i + 40)))
+    how = data.draw(st.sampled_from(["delete", "duplicate", "insert", "replace"]))
+    junk = data.draw(st.text(alphabet=st.sampled_from(list("()[]{}:=<>+-×÷.,，、\"“”#?？ \n\t0123456789元月岁如果则否则且或不定义规则低保标准")),
+                             max_size=12))
+    if how == "delete":
+        return text[:i] + text[j:]
+    if how == "duplicate":
+        return text[:j] + text[i:j] + text[j:]
+    if how == "insert":
+        return text[:i] + junk + text[i:]
+    return text[:i] + junk + text[j:]
+
+
+@SETTINGS
+@given(st.data())
+def test_mutated_rule_files_never_crash_the_parser(data):
+    reporter = Reporter()
+    parse_file("m.policy", mutate(DIBAO, data), reporter)
+    assert all(d.span is None or d.span.line >= 1 for d in reporter.items)
+
+
+@SETTINGS
+@given(st.text(max_size=300))
+def test_random_text_never_crashes_the_parser(text):
+    parse_file("r.policy", text, Reporter())
+
+
+@SETTINGS
+@given(st.data())
+def test_mutated_yaml_never_crashes_the_loader(data):
+    load_yaml("m.yaml", mutate(PARAMS, data), Reporter())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_mutated_policy_sets_never_crash_the_compiler(policy_copy, data):
+    target = data.draw(st.sampled_from(["rules/dibao.policy", "rules/tekun.policy", "parameters/dibao.yaml",
+                                        "parameters/tekun.yaml", "cases/dibao.yaml", "localities/140105-xiaodian.yaml",
+                                        "events/drill-2024.yaml", "policy.yaml"]))
+    path = policy_copy / target
+    original = path.read_text(encoding="utf-8")
+    path.write_text(mutate(original, data), encoding="utf-8")
+    try:
+        for d in diagnose(policy_copy):
+            assert d.code in __import__("policyc.messages", fromlist=["MESSAGES"]).MESSAGES
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.text(max_size=10)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20)
+
+
+@SETTINGS
+@given(st.data())
+def test_random_and_mutated_requests_give_decisions_or_input_errors(evaluator, data):
+    req = request([member("A", 300), member("B", 0, grade=2, dtype="physical")])
+    choice = data.draw(st.sampled_from(["household", "member", "field", "top"]))
+    if choice == "top":
+        req = data.draw(json_values)
+    elif choice == "household":
+        req["household"][data.draw(st.sampled_from(list(req["household"])))] = data.draw(json_values)
+    elif choice == "member":
+        req["household"]["members"][0] = data.draw(json_values)
+    else:
+        m = req["household"]["members"][1]
+        m[data.draw(st.sampled_from(list(m) + ["supporters", "self_care_unmet_items", "x"]))] = data.draw(json_values)
+    try:
+        decision = evaluator.evaluate(req)
+        assert jsonio.loads(jsonio.dumps(decision))["programs"]
+    except (InputError, LocalityError) as err:
+        assert err.problems and all(p.startswith("$") for p, _ in err.problems)
+    except RuntimeFault:
+        pass
+
+
+def test_huge_numbers_nan_and_deep_nesting_in_request_json():
+    cases = ['{"locality": "140702", "date": "2024-07-01", "household": {"members": [{"monthly_income": 1e999999}]}}',
+             '{"household": NaN}', "[" * 100000 + "]" * 100000, '{"date": "2024-07-01", "locality": ' + "9" * 5000 + "}",
+             b"\xff\xfe\x00".decode("latin-1")]
+    for payload in cases:
+        proc = subprocess.run([sys.executable, "-m", "policyc", "eval", "-"], input=payload, capture_output=True,
+                              text=True, cwd=ROOT, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+
+
+def test_deeply_nested_yaml_is_refused_not_crashed():
+    reporter = Reporter()
+    assert load_yaml("d.yaml", "a: " + "[" * 5000 + "]" * 5000, reporter) is None
+    assert reporter.items[0].code in ("E0001", "E0008")
+
+
+def test_policy_text_cannot_inject_code_into_the_evaluator(policy_copy):
+    rules = policy_copy / "rules" / "dibao.policy"
+    text = rules.read_text(encoding="utf-8")
+    evil = "'); import os; os.system('touch /tmp/policyc-pwned'); ('\\n'''"
+    rules.write_text(text.replace('不成立时 "家庭财产状况不符合当地规定"', f'不成立时 "财产不符{evil}"'), encoding="utf-8")
+    from policyc.compiler import compile_policy
+    from policyc.emit.bundle import build_bundle
+    from policyc.runtime import Evaluator
+    ev = Evaluator(jsonio.loads(jsonio.dumps(build_bundle(compile_policy(policy_copy, Reporter())))))
+    out = ev.evaluate(request([member("A", 100)], assets=False))
+    texts = [r["text"] for r in out["programs"]["dibao"]["reasons"]]
+    assert any("os.system" in t for t in texts)
+    assert not __import__("os").path.exists("/tmp/policyc-pwned")
