@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .diagnostics import Reporter, Span
-from .runtime.errors import InputError, RuntimeFault
+from .runtime.errors import InputError, LocalityError, RuntimeFault
 from .runtime.evaluator import Evaluator
 from .runtime.values import fmt_value
 
@@ -102,6 +102,15 @@ def check_cases(ev: Evaluator, reporter: Reporter) -> None:
         for pid, value in case.get("parameters", {}).items():
             if pid not in ev.params:
                 reporter.add("E0604", span, case=case["name"], id=pid, problem="不存在")
+        try:
+            ev.resolve_locality(case["locality"])
+        except LocalityError as err:
+            reporter.add("E0602", span, case=case["name"], locality=case["locality"], problem=err.problems[0][1])
+        try:
+            ev.convert({i.id: case[i.id] for i in ev.module.inputs if i.id in case})
+        except InputError as err:
+            for path, problem in err.problems:
+                reporter.add("E0601", span, case=case["name"], path=path, problem=problem)
 
 
 def _output_keys(ev: Evaluator, prog) -> list[str]:

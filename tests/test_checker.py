@@ -73,7 +73,7 @@ def test_unknown_field_and_unknown_enum_member(policy_copy):
     diags = with_rules(policy_copy, "定义 a (a) = 申请家庭.城镇\n")
     assert codes(diags) == ["E0306"] and "城乡" in diags[0].hint
     diags = with_rules(policy_copy, "定义 a (a) = 申请家庭.城乡 = 郊区\n")
-    assert codes(diags) == ["E0301"]
+    assert codes(diags) == ["E0310"]
 
 
 def test_rule_needs_a_program_and_an_id(policy_copy):

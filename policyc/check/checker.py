@@ -486,6 +486,11 @@ class Checker:
         if member is not None:
             return member
         found = self._lookup(node.name, env)
+        if found is None and expect and strip_optional(expect).startswith("enum:"):
+            enum = self.enums[strip_optional(expect)[5:]]
+            self.r.add("E0310", node.span, name=node.name, enum=enum.name,
+                       hint="可用的取值：" + "、".join(label for _, label in enum.members))
+            raise Unresolved()
         if found is None:
             candidates = list(self.globals) + list(self.input_by_name) + list(self.params_by_name) \
                 + list(BUILTIN_NAMES)
