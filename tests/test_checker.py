@@ -28,6 +28,8 @@ def test_monthly_and_yearly_money_do_not_mix(policy_copy):
                                     "定义 合计 (total) = 城市低保标准 + 年度.金额\n")
     assert codes(diags) == ["E0401"]
     assert "元/月" in diags[0].message and "元/年" in diags[0].message and "按月" in diags[0].hint
+    assert "参数 dibao.standard.urban，单位 元/月，定义于 " in diags[0].notes[0]
+    assert "输入字段" in diags[0].notes[1]
 
 
 def test_plain_number_against_age_asks_for_a_unit(policy_copy):

@@ -129,3 +129,11 @@ def test_policy_text_cannot_inject_code_into_the_evaluator(policy_copy):
     texts = [r["text"] for r in out["programs"]["dibao"]["reasons"]]
     assert any("os.system" in t for t in texts)
     assert not __import__("os").path.exists("/tmp/policyc-pwned")
+
+
+def test_a_very_long_rule_file_compiles(policy_copy):
+    lines = [f"定义 试算{i} (trial_{i}): 元/月 = 城市低保标准 × {i % 7 + 1}" for i in range(3000)]
+    (policy_copy / "rules" / "long.policy").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    diags = diagnose(policy_copy)
+    assert [d for d in diags if d.severity == "error"] == []
+    assert sum(d.code == "W0302" for d in diags) == 3000

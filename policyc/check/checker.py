@@ -545,7 +545,7 @@ class Checker:
                 hint = "元/月与元/年不能直接运算，先用 按月(…) 或 按年(…) 换算" \
                     if {lt, rt} == {"money/month", "money/year"} else None
                 self.r.add("E0401", node.span, hint=hint, op=_OP_TEXT[node.op], left=self.tn(left.type),
-                           right=self.tn(right.type))
+                           right=self.tn(right.type), notes=self._origins((node.left, left), (node.right, right)))
             raise Unresolved()
         if is_optional(left.type) or is_optional(right.type):
             t = optional(t)
@@ -575,10 +575,31 @@ class Checker:
             if "number" in (blt, brt) and ({blt, brt} - {"number"}) & (QUANTITIES | {"date"}):
                 self.r.add("E0405", node.span, other=self.tn(blt if brt == "number" else brt))
             else:
-                self.r.add("E0401", node.span, op=node.op, left=self.tn(lt), right=self.tn(rt))
+                self.r.add("E0401", node.span, op=node.op, left=self.tn(lt), right=self.tn(rt),
+                           notes=self._origins((node.left, left), (node.right, right)))
             raise Unresolved()
         op = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "=": "eq", "!=": "ne"}[node.op]
         return Expr(op, "bool", (left, right))
+
+    def _origins(self, *operands) -> list[str]:
+        """Where each operand's type comes from, for type errors: the parameter, definition or field."""
+        notes = []
+        for node, e in operands:
+            what = _text_of(node)
+            if e.op == "param":
+                p = self.params[e.value]
+                notes.append(f"“{what}”是参数 {p.id}，单位 {p.unit or self.tn(p.type)}，定义于 {p.defined_at}")
+            elif e.op == "def":
+                d = next(x for x in self.decls if x.id == e.value)
+                notes.append(f"“{what}”的类型是 {self.tn(e.type)}，定义于 {d.node.target.span}")
+            elif e.op == "field":
+                notes.append(f"“{what}”是输入字段，类型 {self.tn(e.type)}")
+            elif e.op == "lit":
+                notes.append(f"“{what}”是{self.tn(e.type)}类型的常数" if what != "表达式" else
+                             f"常数的类型是 {self.tn(e.type)}")
+            else:
+                notes.append(f"{'“' + what + '”' if what != '表达式' else '该运算数'}的类型是 {self.tn(e.type)}")
+        return notes
 
     def _defined(self, name: str, env: Env) -> bool:
         """Whether a bare name is a value in scope (without checking it)."""
