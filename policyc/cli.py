@@ -271,6 +271,10 @@ def cmd_eval(args) -> int:
     except RuntimeFault as err:
         print(f"policyc: 无法评估[{err.code}]：{err}", file=sys.stderr)
         return EXIT_USAGE
+    if args.notice:
+        from .emit.documents import notice
+        _out(notice(decision, ev.bundle, "html" if args.html else "md"))
+        return EXIT_OK
     _out(jsonio.dumps(decision))
     return EXIT_OK
 
@@ -339,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="用已编译的规则包评估")
     p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
     p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
+    p.add_argument("--notice", action="store_true", help="输出告知书（Markdown）而不是 JSON")
+    p.add_argument("--html", action="store_true", help="与 --notice 一起用：输出 HTML 告知书")
     p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")
     p.set_defaults(func=cmd_eval)
 

@@ -123,7 +123,7 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
     proc = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
     assert proc.returncode == 0 and (out / "shanxi.bundle.json").exists() and (schemas / "household.schema.json").exists()
     assert run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path).returncode == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     params = policy_copy / "parameters" / "dibao.yaml"
     params.write_text(params.read_text(encoding="utf-8").replace("value: 760", "value: 780", 1), encoding="utf-8")
     proc = run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path)
@@ -131,7 +131,7 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
     params.write_text(params.read_text(encoding="utf-8").replace("value: 780", "value: [", 1), encoding="utf-8")
     proc = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
     assert proc.returncode == 1 and "未改动" in proc.stderr
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_missing_policy_directory(tmp_path):
@@ -148,5 +148,5 @@ def test_build_output_is_byte_identical_across_processes(tmp_path):
                                                                               "PYTHONHASHSEED": seed})
         # build writes schemas/ beside the cwd; compare the generated/ files, which include the evaluator source
         assert proc.returncode == 0, proc.stderr
-        outs.append({p.name: p.read_bytes() for p in (out / "generated").iterdir()})
+        outs.append({p.relative_to(out): p.read_bytes() for p in (out / "generated").rglob("*") if p.is_file()})
     assert outs[0] == outs[1]

@@ -29,6 +29,9 @@ class Articles:
         self.primary = next((s["id"] for s in manifest.data["sources"] if s.get("primary")),
                             manifest.data["sources"][0]["id"])
         self.by_citation: dict[str, Article] = {}
+        primary = next(s for s in manifest.data["sources"] if s["id"] == self.primary)
+        self.sections: dict[str, str] = dict(primary.get("sections", {}))
+        self.primary_title = primary["title"]
         for i, s in enumerate(manifest.data["sources"]):
             for number, spec in s["articles"].items():
                 where = str(manifest.key_span(("sources", i, "articles", number)))

@@ -22,7 +22,9 @@ def outputs(c: Compilation, out_dir: Path, schema_dir: Path = Path("schemas")) -
     def text(s: str) -> bytes:
         return (s if s.endswith("\n") else s + "\n").encode("utf-8")
 
+    from .documents import site_files
     return {
+        **site_files(c, out_dir / "docs"),
         out_dir / f"{pid}.bundle.json": text(jsonio.dumps(bundle, indent=1)),
         out_dir / f"{pid}.evaluator.py": text(header + evaluator.rules_source + "\n" + evaluator.inputs_source),
         schema_dir / "household.schema.json": text(jsonio.dumps(bundle["schemas"]["request"])),

@@ -1,0 +1,131 @@
+"""Documents generated from the same sources as the evaluator: handbooks, parameter pages, the site, notices."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import POLICY, ROOT, member, request
+from policyc.compiler import compile_policy
+from policyc.diagnostics import Reporter
+from policyc.emit.documents import notice, site_files
+
+DOCS = ROOT / "generated" / "docs"
+
+
+def build(policy) -> dict:
+    return {str(p.relative_to(Path("out"))): b.decode("utf-8")
+            for p, b in site_files(compile_policy(policy, Reporter()), Path("out")).items()}
+
+
+def test_a_handbook_for_every_locality_and_a_page_for_every_parameter(bundle):
+    codes = [j["code"] for j in bundle["jurisdictions"]]
+    for code in codes:
+        assert (DOCS / "handbooks" / f"{code}.md").exists() and (DOCS / "handbooks" / f"{code}.html").exists()
+    for pid in bundle["parameters"]:
+        assert (DOCS / "params" / f"{pid}.html").exists()
+    index = (DOCS / "index.html").read_text(encoding="utf-8")
+    assert index.count('href="handbooks/') == len(codes)
+
+
+def test_handbook_states_local_values_with_dates_sources_and_inheritance():
+    xiaodian = (DOCS / "handbooks" / "140105.md").read_text(encoding="utf-8")
+    assert "2023年7月1日起执行：每月800元（本地设定；示例值，无正式来源）" in xiaodian
+    assert "2025年1月1日起执行：每月820元（沿用太原市；示例值，无正式来源）" in xiaodian
+    yingze = (DOCS / "handbooks" / "140106.md").read_text(encoding="utf-8")
+    assert "2024年1月1日起执行：每月820元（沿用太原市" in yingze and "本地未单独设定参数" in yingze
+    province = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
+    assert "《关于改革完善社会救助制度的实施意见》 二(二)6" in province  # a sourced value names its document
+    assert "#### 二(六)20 建立完善主动发现机制（不可计算）" in province and "12345" in province
+
+
+def test_handbook_follows_the_structure_of_the_source_document():
+    text = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
+    heads = [line for line in text.splitlines() if line.startswith("## ") or line.startswith("### ")]
+    assert heads[:3] == ["## 一、总体目标", "## 二、重点任务", "### (一)健全社会救助体系"]
+    assert "### (六)深化“放管服”改革" in heads and heads[-1] == "## 三、保障措施"
+
+
+def test_changing_a_rule_changes_the_text(policy_copy):
+    before = build(policy_copy)["handbooks/140000.md"]
+    assert "家庭人口高于0，且人均月收入低于低保标准" in before
+    rules = policy_copy / "rules" / "dibao.policy"
+    rules.write_text(rules.read_text(encoding="utf-8").replace(
+        "家庭人口 高于 0 且 人均月收入 低于 低保标准\n", "家庭人口 高于 0 且 人均月收入 不高于 低保标准\n", 1),
+        encoding="utf-8")
+    after = build(policy_copy)["handbooks/140000.md"]
+    assert "家庭人口高于0，且人均月收入不高于低保标准" in after and before != after
+
+
+def test_tables_are_rendered_as_tables():
+    text = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
+    assert "| 当照料护理档次认定" not in text  # rows are conditions, not code
+    assert "| 并非符合特困供养条件 | 无 |" in text
+
+
+def test_policy_text_cannot_inject_markup(policy_copy):
+    params = policy_copy / "parameters" / "dibao.yaml"
+    params.write_text(params.read_text(encoding="utf-8").replace(
+        "description: 城市居民最低生活保障标准，按每人每月计。",
+        "description: \"<script>alert('x')</script> *强调* [链接](http://x)\""), encoding="utf-8")
+    files = build(policy_copy)
+    html, md = files["handbooks/140105.html"], files["handbooks/140105.md"]
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "<script>" not in md and "&lt;script&gt;" in md and "\\*强调\\*" in md and "\\[链接\\]" in md
+
+
+def test_notice_in_markdown_and_html(evaluator, bundle):
+    req = request([member("A", 1000), member("B", 200, 0, age=43, capacity="partial", grade=2, dtype="physical")])
+    decision = evaluator.evaluate(req)
+    md = notice(decision, bundle, "md")
+    assert "# 社会救助评估告知书" in md and "评估日期：2024年7月1日" in md
+    assert "- 月低保金：320元" in md and "家庭人均月收入600元，低于当地低保标准760元（依据 二(二)5；审核确认办法 第十三条）" in md
+    assert "下次核查日期" in md and "行政复议" in md and "困难残疾人生活补贴（成员 B）：每月 82 元" in md
+    html = notice(decision, bundle, "html")
+    assert "<h1>社会救助评估告知书</h1>" in html and "320元" in html
+
+
+def test_eval_notice_command():
+    req = json.dumps(request([member("A", 300)]))
+    proc = subprocess.run([sys.executable, "-m", "policyc", "eval", "--notice", "-"], input=req, capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "社会救助评估告知书" in proc.stdout and "月低保金：460元" in proc.stdout
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _dump_dom(url: str, screenshot: Path | None = None) -> str:
+    profile = tempfile.mkdtemp(prefix="policyc-chromium-")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}"]
+    try:
+        if screenshot is not None:
+            subprocess.run([_chromium(), *flags, f"--screenshot={screenshot}", "--window-size=1200,1800", url],
+                           capture_output=True, timeout=120)
+        proc = subprocess.run([_chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+        return proc.stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian chromium is not installed (.ci/run installs it)")
+def test_site_renders_in_a_real_browser(evaluator, bundle, tmp_path):
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    index = _dump_dom((DOCS / "index.html").as_uri())
+    assert "太原市" in index and "小店区" in index and "城市低保标准" in index
+    county = _dump_dom((DOCS / "handbooks" / "140105.html").as_uri(), artifacts / "handbook-140105.png")
+    assert "太原市小店区社会救助政策手册" in county and "每月800元" in county and "本地设定" in county
+    assert (artifacts / "handbook-140105.png").stat().st_size > 10_000
+    page = tmp_path / "notice.html"
+    decision = evaluator.evaluate(request([member("A", 1000), member("B", 200, 0)]))
+    page.write_text(notice(decision, bundle, "html"), encoding="utf-8")
+    shown = _dump_dom(page.as_uri())
+    assert "社会救助评估告知书" in shown and "月低保金" in shown and "320元" in shown
