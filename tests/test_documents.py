@@ -129,3 +129,10 @@ def test_site_renders_in_a_real_browser(evaluator, bundle, tmp_path):
     page.write_text(notice(decision, bundle, "html"), encoding="utf-8")
     shown = _dump_dom(page.as_uri())
     assert "社会救助评估告知书" in shown and "月低保金" in shown and "320元" in shown
+
+
+def test_parameter_page_shows_history_everywhere_and_the_floor_over_time():
+    text = (DOCS / "params" / "tekun.basic_living.urban.md").read_text(encoding="utf-8")
+    assert "全省取值：2023年1月1日起 936，2024年1月1日起 988" in text
+    assert "### 太原市\n" in text and "| 2024年1月1日起 | 每月1070元 | 示例值，无正式来源 | 本地设定 |" in text
+    assert "### 太原市小店区" in text and "| 2023年7月1日起 | 每月1040元 | 示例值，无正式来源 | 本地设定 |" in text

@@ -4,6 +4,7 @@ evaluator, so the two cannot disagree."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,11 +167,32 @@ class Documents:
                 continue
             localities.append({"code": code, "name": self.j[code].full_name, "timeline": self.timeline(p, code)})
         floors = [{"kind": "下限" if "min" in c else "上限", "expr": c.get("min") or c.get("max"),
-                   "wording": c["wording"], "citation": c["citation"]} for c in p.constraints]
+                   "wording": c["wording"], "citation": c["citation"],
+                   "values": self._bounds(c.get("min") or c.get("max"), province)} for c in p.constraints]
         return {"site": self.site, "id": p.id, "name": p.name, "unit": p.unit or "", "citation": p.citation,
                 "description": p.description, "province": self.timeline(p, province),
                 "localities": sorted(localities, key=lambda x: x["code"]), "floors": floors,
                 "overridable": "、".join({"city": "市", "county": "县（区）"}[x] for x in p.overridable_by) or "不可"}
+
+    def _bounds(self, expression: str, code: str) -> list[dict]:
+        """A floor or cap over time at one place: its value on every date an input of it changes."""
+        from ..check.constraints import _Formula
+        from ..diagnostics import Reporter, Span
+        from ..dsl.parser import parse_expr
+        node = parse_expr(expression, Span("", 1, 1), Reporter())
+        if node is None:
+            return []
+        formula = _Formula(node)
+        chain = self.chains[code]
+        refs = [self.c.params[r] for r in sorted(formula.params) if r in self.c.params]
+        days = sorted({v.start for p in refs for level in chain for v in p.timelines.get(level, [])})
+        out = []
+        for day in days:
+            values = {p.id: effective(p, chain, day) for p in refs}
+            if all(v is not None for v in values.values()):
+                bound = formula.value({k: v.value for k, v in values.items()})
+                out.append({"from": day, "value": number(bound.quantize(Decimal("0.01")))})
+        return out
 
     def index(self) -> dict:
         cities = []
