@@ -55,13 +55,8 @@ def _compile(args, reporter: Reporter):
     return compile_policy(args.policy, reporter)
 
 
-def _evaluator(args):
-    """An evaluator from --bundle, or compiled in memory from the policy sources (reporting their errors)."""
-    from .runtime import Evaluator
-    if getattr(args, "bundle", None):
-        return Evaluator.from_file(args.bundle)
-    from .emit.bundle import build_bundle
-    from .runtime import jsonio
+def _compiled(args):
+    """The compiled policy set, or Exit after reporting its errors."""
     reporter = Reporter()
     try:
         compilation = _compile(args, reporter)
@@ -69,7 +64,17 @@ def _evaluator(args):
         _report(reporter, "text")
         raise Exit(EXIT_POLICY) from None
     _report(reporter, "text")
-    return Evaluator(jsonio.loads(jsonio.dumps(build_bundle(compilation), indent=None)))
+    return compilation
+
+
+def _evaluator(args):
+    """An evaluator from --bundle, or compiled in memory from the policy sources (reporting their errors)."""
+    from .runtime import Evaluator
+    if getattr(args, "bundle", None):
+        return Evaluator.from_file(args.bundle)
+    from .emit.bundle import build_bundle
+    from .runtime import jsonio
+    return Evaluator(jsonio.loads(jsonio.dumps(build_bundle(_compiled(args)), indent=None)))
 
 
 def cmd_check(args) -> int:
@@ -182,55 +187,12 @@ def cmd_fmt(args) -> int:
 
 def cmd_localities(args) -> int:
     """The jurisdiction tree, with the parameters each city and county sets itself."""
+    from .emit.localities import render, tree
     from .runtime import jsonio
-    reporter = Reporter()
-    try:
-        c = _compile(args, reporter)
-    except PolicyError:
-        _report(reporter, "text")
-        return EXIT_POLICY
-    tree = []
-    children: dict[str | None, list] = {}
-    for j in c.sources.jurisdictions:
-        children.setdefault(j.parent, []).append(j)
-    overrides = {code: loc for code, loc in c.localities.items()}
-
-    def node(j) -> dict:
-        loc = overrides.get(j.code)
-        out = {"code": j.code, "name": j.full_name, "level": j.level, "functional_zone": j.functional_zone,
-               "overrides": [], "exceptions": loc.exceptions if loc else {}}
-        for pid in (loc.overrides if loc else []):
-            p = c.params[pid]
-            out["overrides"].append({"id": pid, "name": p.name, "values": [
-                {"from": v.start.isoformat(), **({"inherit": True} if v.inherit else {"value": v.value}),
-                 "defined_at": v.defined_at} for v in p.timelines[j.code]]})
-        out["children"] = [node(k) for k in children.get(j.code, [])]
-        return out
-
-    tree = [node(j) for j in children.get(None, [])]
-    if args.format == "json":
-        _out(jsonio.dumps(tree))
-        return EXIT_OK
-    lines = []
-
-    def show(n, depth):
-        mark = "（功能区）" if n["functional_zone"] else ""
-        own = f"  自定 {len(n['overrides'])} 项" if n["overrides"] else ""
-        lines.append(f"{'  ' * depth}{n['code']} {n['name']}{mark}{own}")
-        for o in n["overrides"]:
-            values = "；".join(f"{v['from']} 起" + ("沿用上级" if v.get("inherit") else f" {jsonio.dumps(v['value'], indent=None)}")
-                              for v in o["values"])
-            lines.append(f"{'  ' * depth}    · {o['name']}（{o['id']}）：{values}")
-        for pid, reason in n["exceptions"].items():
-            lines.append(f"{'  ' * depth}    · 例外 {pid}：{reason}")
-        for k in n["children"]:
-            show(k, depth + 1)
-
-    for n in tree:
-        show(n, 0)
-    total = sum(1 for _ in c.sources.jurisdictions)
-    lines.append(f"共 {total} 个地区，{len(overrides)} 个有自定参数")
-    _out("\n".join(lines))
+    c = _compiled(args)
+    nodes = tree(c)
+    _out(jsonio.dumps(nodes) if args.format == "json"
+         else render(nodes, len(c.sources.jurisdictions), len(c.localities)))
     return EXIT_OK
 
 
