@@ -44,7 +44,8 @@ def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
     events = load_events(sources.event_files, sources.jurisdictions, params, articles, reporter)
     funding = check_funding(sources.funding_files, sources.jurisdictions, params, province, reporter)
     module, used = check_rules(sources.rule_files, params, articles, reporter)
-    _unused_parameters(params, used | constraint_refs(sources.parameter_files) | {CAP_PARAM}, reporter)
+    if not reporter.has_errors():  # after an error, uses inside the broken definitions are unknown
+        _unused_parameters(params, used | constraint_refs(sources.parameter_files) | {CAP_PARAM}, reporter)
     reporter.stop_if_errors()
     return Compilation(sources, articles, params, module, exceptions, events, funding, localities)
 

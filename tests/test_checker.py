@@ -141,3 +141,10 @@ def test_unused_parameter_is_warned_about(policy_copy):
                       "    values:\n      - {from: 2024-01-01, value: 1, illustrative: true}\n", encoding="utf-8")
     diags = diagnose(policy_copy)
     assert [(d.code, d.span.line) for d in diags] == [("W0301", 2)]
+
+
+def test_no_unused_warnings_after_an_error(policy_copy):
+    rules = policy_copy / "rules" / "dibao.policy"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("城市低保标准 否则", "城镇低保标准 否则"),
+                     encoding="utf-8")
+    assert [d.code for d in diagnose(policy_copy)] == ["E0301"]

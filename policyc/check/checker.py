@@ -256,6 +256,15 @@ class Checker:
                 used |= cur.params
                 stack.extend(cur.deps)
             programs.append(Program(pid, pnode.name, citations, outputs, rules, sorted(used), referrals))
+        if not self.r.has_errors():
+            self._warn_unused()
+        if self.r.has_errors():
+            return None
+        param_types = {pid: p.type for pid, p in self.params.items()}
+        return Module(self.enums, self.records, list(self.inputs.values()), self.order, programs, param_types)
+
+    def _warn_unused(self) -> None:
+        """Definitions no output, reason or referral reaches, and input fields no rule reads."""
         reachable = set()
         for pid, (pnode, decls) in self.programs.items():
             stack = [d.id for d in decls if d.ir and d.node.kind in ("output", "referral")
@@ -273,10 +282,6 @@ class Checker:
             for f in rec.fields:
                 if f.id != "id" and (rec.id, f.id) not in self.used_fields and (rec.id, f.id) in self.field_spans:
                     self.r.add("W0303", self.field_spans[(rec.id, f.id)], name=f.name, record=rec.name)
-        if self.r.has_errors():
-            return None
-        param_types = {pid: p.type for pid, p in self.params.items()}
-        return Module(self.enums, self.records, list(self.inputs.values()), self.order, programs, param_types)
 
     def check_decl(self, d: Decl, path: list[Decl]) -> Definition | None:
         if d.state == "done":
