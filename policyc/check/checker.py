@@ -29,7 +29,7 @@ BUILTIN_NAMES = {
 FUNCTIONS = {
     "较小值": (2, 9), "较大值": (2, 9), "合计": (2, 2), "计数": (1, 2), "任一": (2, 2), "全部": (2, 2),
     "筛选": (2, 2), "取各": (2, 2), "有": (1, 1), "缺省": (2, 2), "舍入": (2, 2), "查表": (2, 2),
-    "按月": (1, 1), "按年": (1, 1), "月份": (1, 1),
+    "按月": (1, 1), "按年": (1, 1), "月份": (1, 1), "地区名称": (1, 1),
 }
 _AGG = {"合计": "sum", "计数": "count", "任一": "any", "全部": "all", "筛选": "filter", "取各": "map"}
 
@@ -690,6 +690,13 @@ class Checker:
                 self.r.add("E0413", args[1].span, expected=self.tn(key_t), actual=self.tn(key.type))
                 raise Unresolved()
             return Expr("lookup", value_t, (key,), table.value)
+        if node.func == "地区名称":
+            x = self.expr(args[0], env)
+            if strip_optional(x.type) != "text":
+                self.r.add("E0401", args[0].span, op="地区名称", left=self.tn(x.type), right="",
+                           hint="地区名称(…) 把 6 位行政区划代码换成完整地名")
+                raise Unresolved()
+            return Expr("locality_name", x.type, (x,))
         if node.func == "月份":
             x = self.expr(args[0], env)
             if x.type != "date":

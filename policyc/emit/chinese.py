@@ -177,6 +177,9 @@ class Renderer:
         table = self.params[e.value]
         return f"按{table.name}查得的{self.expr(e.args[0], 'lookup')}所在档次的数额"
 
+    def r_locality_name(self, e):
+        return f"{self.expr(e.args[0], 'month')}的地名"
+
     def r_month(self, e):
         return f"{self.expr(e.args[0], 'month')}的月份"
 

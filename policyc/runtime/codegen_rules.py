@@ -95,6 +95,9 @@ class RulesCodegen:
     def x_event(self, e: Expr) -> str:
         return "EVENT"
 
+    def x_locality_name(self, e: Expr) -> str:
+        return f"locality_name({self.expr(e.args[0])})"
+
     def x_month(self, e: Expr) -> str:
         return f"{self.expr(e.args[0])}.month"
 

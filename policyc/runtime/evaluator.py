@@ -93,7 +93,11 @@ class Evaluator:
         rules = RulesCodegen(self.module)
         self.rules_source = rules.generate()
         self.inputs_source = InputCodegen(self.module).generate()
-        self._evaluate = self._compile(self.rules_source, dict(_RULE_GLOBALS), "evaluate", "<policyc rules>")
+        names = {code: j["full_name"] for code, j in self.jurisdictions.items()}
+        self._evaluate = self._compile(self.rules_source,
+                                       dict(_RULE_GLOBALS, locality_name=lambda code: None if code is None
+                                            else names.get(code, code)),
+                                       "evaluate", "<policyc rules>")
         self._convert = self._compile(self.inputs_source, dict(HELPERS), "convert", "<policyc inputs>")
 
     @staticmethod
