@@ -24,7 +24,7 @@ from policyc.runtime import Evaluator
 ev = Evaluator.from_file({bundle!r})
 households = synthetic_households({n}, [j["code"] for j in ev.bundle["jurisdictions"]])
 for h in households[:int(os.environ["POLICYC_EVALS"])]:
-    ev.{method}(h)
+    ev.{method}(h{programs})
 """
 
 
@@ -40,11 +40,13 @@ def main() -> None:
     ap.add_argument("--households", type=int, default=1500)
     ap.add_argument("--bundle", default=str(ROOT / "generated" / "shanxi.bundle.json"))
     args = ap.parse_args()
-    for method in ("evaluate", "evaluate_json"):
+    for method, programs in (("evaluate", None), ("evaluate", ("dibao",)), ("evaluate_json", None)):
         script = WORKLOAD.format(bench=str(ROOT / "benchmarks"), root=str(ROOT), bundle=args.bundle,
-                                 n=args.households, method=method)
+                                 n=args.households, method=method,
+                                 programs="" if programs is None else f", programs={programs!r}")
         base, full = count(script, 0), count(script, args.households)
-        print(f"{method}: {(full - base) // args.households:,} instructions per household")
+        label = method + ("" if programs is None else f" (programs={','.join(programs)})")
+        print(f"{label}: {(full - base) // args.households:,} instructions per household")
 
 
 if __name__ == "__main__":

@@ -226,7 +226,8 @@ def cmd_eval(args) -> int:
     request = _read_request(args.request)
     ev = _evaluator(args)
     try:
-        decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date))
+        programs = [p.strip() for p in args.programs.split(",") if p.strip()] if args.programs else None
+        decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date), programs=programs)
     except InputError as err:
         print(jsonio.dumps(err.to_json()), file=sys.stderr)
         return EXIT_USAGE
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="用已编译的规则包评估")
     p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
     p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
+    p.add_argument("--programs", help="只评估这些程序（及其依赖），逗号分隔，如 dibao,temporary")
     p.add_argument("--notice", action="store_true", help="输出告知书（Markdown）而不是 JSON")
     p.add_argument("--html", action="store_true", help="与 --notice 一起用：输出 HTML 告知书")
     p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")

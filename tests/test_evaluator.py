@@ -184,3 +184,20 @@ def test_evaluate_json_is_the_decision_as_exact_json(evaluator):
         text = evaluator.evaluate_json(req)
         assert jsonio.loads(text) == jsonio.loads(jsonio.dumps(evaluator.evaluate(req)))
     assert json.loads(text)["programs"]["dibao"]["monthly_amount"] == 660
+
+
+def test_evaluating_a_subset_of_programs_gives_the_same_results(evaluator, bundle):
+    req = request([member("A", 500), dict(member("B", 200, 0, age=75, capacity="none"), supporters=[],
+                                           self_care_unmet_items=2, support_mode="dispersed")])
+    full = evaluator.evaluate(req)
+    only = evaluator.evaluate(req, programs=["dibao"])
+    assert list(only["programs"]) == ["dibao"] and only["programs"]["dibao"] == full["programs"]["dibao"]
+    assert only["programs"]["dibao"]["covered_members"] == ["A"]  # 特困 still decides who is left out
+    assert {t["id"] for t in only["trace"]} < {t["id"] for t in full["trace"]} and only["referrals"] == []
+    from policyc.runtime import jsonio
+    jsonschema.validate(jsonio.loads(jsonio.dumps(only)), bundle["schemas"]["decision"])
+    both = evaluator.evaluate(req, programs=["temporary", "tekun"])
+    assert sorted(both["programs"]) == ["tekun", "temporary"]
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(req, programs=["dibao", "pension"])
+    assert "pension" in str(err.value)

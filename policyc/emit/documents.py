@@ -265,6 +265,8 @@ def notice(decision: dict, bundle: dict, fmt: str) -> str:
     defs = {d["id"]: d for d in ir["definitions"]}
     programs = []
     for prog in ir["programs"]:
+        if prog["id"] not in decision["programs"]:
+            continue
         out = decision["programs"][prog["id"]]
         rows, members = [], {}
         for oid in prog["outputs"]:

@@ -116,8 +116,8 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                              "properties": {"code": {"type": "string", "pattern": r"^\d{6}$"},
                                             "name": {"type": "string"}}},
                 "date": DATE,
-                "programs": {"type": "object", "additionalProperties": False, "required": list(programs),
-                             "properties": programs},
+                "programs": {"type": "object", "additionalProperties": False, "properties": programs,
+                             "description": "全部程序；请求只评估部分程序时，只有这些程序"},
                 "referrals": {"type": "array", "items": referral, "title": "专项救助转介"},
                 "trace": {"type": "array", "items": trace_item, "title": "所用参数及来源"}}}
 

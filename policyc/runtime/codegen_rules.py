@@ -351,11 +351,33 @@ class RulesCodegen:
                      f"'item_id': {ref.key!r}, 'member': {member}, 'amount': {amount}, "
                      f"'citation': {'；'.join(ref.citations)!r}}})")
 
-    def generate(self) -> str:
+    def needed(self, programs) -> list[Definition]:
+        """The definitions the given programs read, in evaluation order."""
+        stack = [x for p in programs for x in (*p.outputs, *p.rules, *p.referrals)]
+        seen: set[str] = set()
+        while stack:
+            did = stack.pop()
+            if did in seen:
+                continue
+            seen.add(did)
+            d = self.by_id[did]
+            exprs = [d.expr] + ([d.amount] if d.amount is not None else [])
+            for reason in d.reasons:
+                exprs += [p for p in reason.parts if not isinstance(p, str)]
+                exprs += [reason.only_if] if reason.only_if is not None else []
+            for e in exprs:
+                for node in e.walk():
+                    if node.op in ("def", "field") and node.value in self.by_id:
+                        stack.append(node.value)
+        return [d for d in self.m.definitions if d.id in seen]
+
+    def generate(self, only: tuple[str, ...] | None = None) -> str:
+        """The evaluation function for every program, or only for the programs named in `only`."""
         m = self.m
+        selected = [p for p in m.programs if only is None or p.id in only]
         body: list[str] = []
         group: list[Definition] = []
-        for d in m.definitions:
+        for d in self.needed(selected):
             if group and (d.scope is None or d.scope != group[-1].scope):
                 self.definitions(group, body)
                 group = []
@@ -364,7 +386,7 @@ class RulesCodegen:
             self.definitions(group, body)
         by_id = {d.id: d for d in m.definitions}
         out: list[str] = ["    out = {}", "    refs = []"]
-        for prog in m.programs:
+        for prog in selected:
             rules = [by_id[r] for r in prog.rules]
             outputs = [by_id[o] for o in prog.outputs]
             out.append("    r = []")

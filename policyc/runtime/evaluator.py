@@ -94,10 +94,11 @@ class Evaluator:
         self.rules_source = rules.generate()
         self.inputs_source = InputCodegen(self.module).generate()
         names = {code: j["full_name"] for code, j in self.jurisdictions.items()}
-        self._evaluate = self._compile(self.rules_source,
-                                       dict(_RULE_GLOBALS, locality_name=lambda code: None if code is None
-                                            else names.get(code, code)),
-                                       "evaluate", "<policyc rules>")
+        self._rule_globals = dict(_RULE_GLOBALS, locality_name=lambda code: None if code is None
+                                  else names.get(code, code))
+        self._evaluate = self._compile(self.rules_source, dict(self._rule_globals), "evaluate", "<policyc rules>")
+        self.program_ids = [p.id for p in self.module.programs]
+        self._variants: dict = {None: (self._evaluate, self._program_params, None)}
         self._convert = self._compile(self.inputs_source, dict(HELPERS), "convert", "<policyc inputs>")
 
     @staticmethod
@@ -208,12 +209,12 @@ class Evaluator:
                             "illustrative": True, "defined_at": "案例临时取值"}
         return values_, entries
 
-    def evaluate_json(self, request, locality=None, date=None) -> str:
+    def evaluate_json(self, request, locality=None, date=None, programs=None) -> str:
         """The decision as compact JSON text: for services that answer over the wire. The trace, the same for
         every request at a place and date, is serialised once and reused."""
-        decision = self.evaluate(request, locality, date)
+        decision = self.evaluate(request, locality, date, programs=programs)
         trace = decision.pop("trace")
-        key = (decision["locality"]["code"], decision["date"])
+        key = (decision["locality"]["code"], decision["date"], None if programs is None else tuple(sorted(programs)))
         text = self._trace_json.get(key)
         if text is None:
             text = jsonio.dumps(trace, indent=None)
@@ -235,9 +236,27 @@ class Evaluator:
             raise InputError([(render_path(p), m) for p, m in errs])
         return converted
 
-    def evaluate(self, request, locality=None, date=None, overrides: dict | None = None) -> dict:
+    def _variant(self, programs):
+        """The evaluation function, parameters and trace filter for a subset of programs (compiled once)."""
+        key = None if programs is None else tuple(sorted(set(programs)))
+        hit = self._variants.get(key)
+        if hit is not None:
+            return hit
+        unknown = [p for p in key if p not in self.program_ids]
+        if unknown:
+            raise InputError([("programs", f"没有程序 {'、'.join(unknown)}（可用：{'、'.join(self.program_ids)}）")])
+        gen = RulesCodegen(self.module)
+        source = gen.generate(key)
+        function = self._compile(source, dict(self._rule_globals), "evaluate", f"<policyc rules {'+'.join(key)}>")
+        params = sorted({pid for p in self.module.programs if p.id in key for pid in p.parameters})
+        variant = (function, params, frozenset(params))
+        self._variants[key] = variant
+        return variant
+
+    def evaluate(self, request, locality=None, date=None, overrides: dict | None = None, programs=None) -> dict:
         """request: the parsed JSON object; `locality` and `date` override the request's own;
-        `overrides` replaces parameter values (example cases use it to exercise other settings)."""
+        `overrides` replaces parameter values (example cases use it to exercise other settings);
+        `programs` limits the evaluation to those programs (and what they depend on), e.g. ("dibao",)."""
         if not isinstance(request, dict):
             raise InputError([("$", "请求应为 JSON 对象")])
         loc = locality if locality is not None else request.get("locality")
@@ -262,14 +281,17 @@ class Evaluator:
         if overrides:
             values_, entries = self._override(values_, entries, overrides, day)
             trace = tuple(self._trace_items(entries))
-        missing = [p for p in self._program_params if p not in values_]
+        function, needed, keep = self._variant(programs)
+        if keep is not None:
+            trace = tuple(t for t in trace if t["id"] in keep)
+        missing = [p for p in needed if p not in values_]
         if missing:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
         try:
-            programs, referrals = self._evaluate(inputs, values_, day, juris["code"], event)
+            results, referrals = function(inputs, values_, day, juris["code"], event)
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
-                "date": day.isoformat(), "programs": programs, "referrals": referrals,
+                "date": day.isoformat(), "programs": results, "referrals": referrals,
                 "trace": list(trace)}
