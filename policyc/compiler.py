@@ -26,6 +26,7 @@ class Compilation:
     events: list[dict]
     funding: list[dict]
     localities: dict[str, LocalityFile]
+    chains: dict[str, list[str]]  # jurisdiction code -> itself, its city, the province
 
 
 def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
@@ -47,7 +48,7 @@ def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
     if not reporter.has_errors():  # after an error, uses inside the broken definitions are unknown
         _unused_parameters(params, used | constraint_refs(sources.parameter_files) | {CAP_PARAM}, reporter)
     reporter.stop_if_errors()
-    return Compilation(sources, articles, params, module, exceptions, events, funding, localities)
+    return Compilation(sources, articles, params, module, exceptions, events, funding, localities, chains)
 
 
 def _unused_parameters(params: dict[str, Param], used: set[str], reporter: Reporter) -> None:

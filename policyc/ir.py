@@ -192,9 +192,6 @@ class Module:
     programs: list[Program]
     parameter_types: dict[str, str]  # parameter id -> type, for every parameter the rules read
 
-    def definition(self, did: str) -> Definition:
-        return next(d for d in self.definitions if d.id == did)
-
     def to_json(self) -> dict:
         return {"ir_version": IR_VERSION,
                 "enums": [e.to_json() for e in self.enums.values()],

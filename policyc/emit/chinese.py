@@ -40,7 +40,7 @@ def quantity(value, unit: str | None) -> str:
 
 
 class Renderer:
-    def __init__(self, module: Module, params: dict, names: dict[str, str] | None = None):
+    def __init__(self, module: Module, params: dict):
         self.m = module
         self.params = params  # id -> Param (compiler) for names and units
         self.defs = {d.id: d for d in module.definitions}

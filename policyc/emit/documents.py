@@ -54,18 +54,11 @@ class Documents:
         self.c = c
         self.r = Renderer(c.module, c.params)
         self.j = {j.code: j for j in c.sources.jurisdictions}
-        self.chains = {code: self._chain(code) for code in self.j}
+        self.chains = c.chains
         self.rules_by_article = self._rules()
         manifest = c.sources.manifest.data
         self.site = {"title": manifest["title"], "version": manifest["version"],
                      "digest": c.sources.digest[:12], "source": c.articles.primary_title}
-
-    def _chain(self, code):
-        out = []
-        while code:
-            out.append(code)
-            code = self.j[code].parent
-        return out
 
     # ── rules, rendered once ───────────────────────────────────────────────────────────
     def _rules(self) -> dict[str, list[RuleDoc]]:

@@ -5,7 +5,7 @@ import csv
 import hashlib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..diagnostics import PolicyError, Reporter, Span
@@ -42,7 +42,6 @@ class Sources:
     locality_files: list[Located]
     funding_files: list[Located]
     digest: str  # sha256 over every source file, the policy set's revision
-    files: list[str] = field(default_factory=list)
 
 
 def project_root(policy_dir: Path) -> Path:
