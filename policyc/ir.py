@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-IR_VERSION = 1
+IR_VERSION = 2
 
 DIMENSIONLESS = frozenset({"ratio", "percent", "number", "int", "count"})
 MONEY = frozenset({"money", "money/month", "money/year"})
@@ -123,10 +123,14 @@ class Field:
     type: str
     minimum: Any = None  # str (Decimal text) or int
     maximum: Any = None
+    # what leaving the field out of a request means: "required" (an input error), "unknown" (a fact not yet
+    # known: results that depend on it are undecided; an explicit null is 无 for optional types, unknown
+    # otherwise) or "none" (无, e.g. 正在享受低保 left out: not receiving)
+    presence: str = "unknown"
 
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "type": self.type, "minimum": self.minimum,
-                "maximum": self.maximum}
+                "maximum": self.maximum, "presence": self.presence}
 
 
 @dataclass

@@ -57,7 +57,11 @@ def _compare(expected, actual, path: str, failures: list[str]) -> None:
             failures.append(f"{path}：期望对象，实际 {_show(actual)}")
             return
         for key, value in expected.items():
-            if key == "reasons":
+            if key == "missing_facts":
+                paths = sorted(f["path"] for f in actual.get("missing_facts") or [])
+                if sorted(value or []) != paths:
+                    failures.append(f"{path}.missing_facts：期望 {_show(sorted(value or []))}，实际 {_show(paths)}")
+            elif key == "reasons":
                 texts = " ".join(r["text"] for r in actual.get("reasons") or [])
                 for fragment in value if isinstance(value, list) else [value]:
                     if str(fragment) not in texts:
@@ -69,7 +73,9 @@ def _compare(expected, actual, path: str, failures: list[str]) -> None:
 
 
 def _referral_key(r: dict) -> str:
+    """item_id@member=amount; an undecided referral (status unknown) ends its item with “?”."""
     key = r["item_id"] + (f"@{r['member']}" if r["member"] is not None else "")
+    key += "?" if r.get("status") == "unknown" else ""
     return key + (f"={_show(r['amount'])}" if r["amount"] is not None else "")
 
 

@@ -61,6 +61,14 @@ def test_changing_a_rule_changes_the_text(policy_copy):
     assert "家庭人口高于0，且人均月收入不高于低保标准" in after and before != after
 
 
+def test_rules_keep_their_grouping_in_the_text():
+    text = build(POLICY)["handbooks/140000.md"]
+    # 城市 且 (有低保对象 或 有分散供养特困人员): without brackets it would read as (城市 且 低保) 或 特困
+    assert "申请家庭的城乡为城市，且（有低保对象，或有分散供养特困人员）" in text
+    assert "（评估日期的月份不低于11，或评估日期的月份不高于3），且申请家庭的成员中有人低收入人口" in text
+    assert "（家庭低保金减原低保金、原低保金减家庭低保金中的较大者）低于复核明显变化幅度" in text
+
+
 def test_tables_are_rendered_as_tables():
     text = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
     assert "| 当照料护理档次认定" not in text  # rows are conditions, not code

@@ -86,6 +86,13 @@ class Checker:
 
     # ── declarations ────────────────────────────────────────────────────────────────────
 
+    def _presence(self, decl, t: str) -> str:
+        """未提供即无 (left out means 无) is only for fields that may have no value."""
+        if decl.presence == "none" and not t.startswith("opt:"):
+            self.r.add("E0315", decl.span, name=decl.name)
+            return "unknown"
+        return decl.presence
+
     def _ident_ok(self, ident: str, span: Span, dotted: bool = False) -> bool:
         if not (DOTTED if dotted else IDENT).match(ident):
             self.r.add("E0304", span, ident=ident)
@@ -145,12 +152,12 @@ class Checker:
                     if t is None:
                         continue
                     lo, hi = fd.bounds or (None, None)
-                    rec.fields.append(Field(fd.ident, fd.name, t, _num(lo), _num(hi)))
+                    rec.fields.append(Field(fd.ident, fd.name, t, _num(lo), _num(hi), self._presence(fd, t)))
             elif isinstance(item, ast.InputDecl) and self._ident_ok(item.ident, item.span) \
                     and self._unique_name(item.name, item.span, "value"):
                 t = self.resolve_type(item.type)
                 if t is not None:
-                    fld = Field(item.ident, item.name, t)
+                    fld = Field(item.ident, item.name, t, presence=self._presence(item, t))
                     self.inputs[fld.id] = self.input_by_name[fld.name] = fld
         # per-record declarations can only be bound once records are known
         for d in self.decls:
@@ -242,7 +249,7 @@ class Checker:
             for d in decls:
                 if d.scope and d.node.kind == "output" and d.ir:
                     key = self.records[d.scope].field("id")
-                    if key is None or key.type != "text":
+                    if key is None or key.type != "text" or key.presence != "required":
                         self.r.add("E0314", d.node.target.span, record=self.records[d.scope].name)
             used: set[str] = set()
             by_id = {d.id: d for d in self.decls}

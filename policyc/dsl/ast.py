@@ -129,6 +129,7 @@ class FieldDecl(Node):
     ident: str
     type: TypeRef
     bounds: tuple[Decimal, Decimal] | None = None
+    presence: str = "unknown"  # required (必填) | unknown (left out: unknown) | none (未提供即无)
 
 
 @dataclass
@@ -143,6 +144,7 @@ class InputDecl(Node):
     name: str
     ident: str
     type: TypeRef
+    presence: str = "unknown"
 
 
 @dataclass

@@ -30,6 +30,13 @@ def _lark() -> Lark:
                 maybe_placeholders=True)
 
 
+class _Presence(str):
+    """What a field left out of a request means: required (必填), unknown (the default) or none (未提供即无)."""
+
+
+_PRESENCE = {"必填": _Presence("required"), "未提供即无": _Presence("none")}
+
+
 class _Build(Transformer):
     """lark tree → syntax nodes."""
 
@@ -218,10 +225,14 @@ class _Build(Transformer):
     def negative(self, children):
         return -Decimal(str(children[0]))
 
+    def presence(self, children):
+        return _PRESENCE[str(children[0])]
+
     @v_args(meta=True)
     def field_decl(self, meta, children):
+        presence = children.pop() if isinstance(children[-1], _Presence) else "unknown"
         return ast.FieldDecl(self._span(children[0]), str(children[0]), str(children[1]), children[2],
-                             children[3] if len(children) > 3 else None)
+                             children[3] if len(children) > 3 else None, str(presence))
 
     @v_args(meta=True)
     def record_decl(self, meta, children):
@@ -229,7 +240,9 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def input_decl(self, meta, children):
-        return ast.InputDecl(self._span(children[0]), str(children[0]), str(children[1]), children[2])
+        presence = children.pop() if isinstance(children[-1], _Presence) else "unknown"
+        return ast.InputDecl(self._span(children[0]), str(children[0]), str(children[1]), children[2],
+                             str(presence))
 
     def _decl(self, kind, children, expr=None):
         target = children[0]

@@ -1,6 +1,20 @@
 """Renders the IR as Chinese: conditions, formulas and tables in the words a caseworker reads.
 
 The documents backend uses it, so that a change to a rule file changes the text of every handbook.
+
+Brackets（全角括号）are inserted exactly where the reading would otherwise differ from the rule, following the
+precedence of the rule language (docs/language.md 第 5 节), from loosest to tightest:
+
+    如果…，为…；否则…   <   较小者/较大者（a、b中的…）  <   或   <   且   <   并非   <   低于、为 …（比较）
+    <   加、减   <   乘以、除以   <   负   <   的、折合每月、（未提供时为…）…   <   名称、数值
+
+Binary operators group from the left (“甲减乙加丙” is (甲 − 乙) + 丙, so 甲 − (乙 + 丙) reads “甲减（乙加丙）”),
+comparisons do not chain, and a 如果 nested in the condition or the 为-branch of another 如果 is bracketed, while
+one in the 否则-branch is not (“…；否则如果…”). So “甲，或乙，且丙” is 甲 或 (乙 且 丙), and (甲 或 乙) 且 丙 reads
+“（甲，或乙），且丙”. “a、b中的较小者” is open on the left, so it is bracketed as an operand (its items are not).
+Phrases whose start a reader cannot see take a compound operand in brackets: 按…查得的（…）所在档次的数额,
+…各自的（…）之和, …中有人（…，且…）, （…）折合每月. No other brackets are added (tests/test_chinese_render.py
+reads random renderings back and checks both).
 """
 from __future__ import annotations
 
@@ -14,7 +28,26 @@ _CMP = {"lt": "低于", "le": "不高于", "gt": "高于", "ge": "不低于", "e
 _ARITH = {"add": "加", "sub": "减", "mul": "乘以", "div": "除以"}
 _ROUND = {"ceil_yuan": "向上取整到元", "round_yuan": "四舍五入到元", "floor_yuan": "向下取整到元",
           "ceil_jiao": "向上取整到角", "round_jiao": "四舍五入到角", "round_fen": "四舍五入到分"}
-_WEAK = {"and", "or", "if", "add", "sub"}  # operations that need brackets inside tighter ones
+
+# Precedence levels, loosest first: an operand whose level is below what its position needs gets brackets.
+IF, LIST, OR, AND, NOT, CMP, ADD, MUL, NEG, POSTFIX, ATOM = range(1, 12)
+
+PRECEDENCE = {
+    "if": IF, "case": IF,
+    "min": LIST, "max": LIST,
+    "or": OR, "and": AND,
+    "not": NOT, "present": NOT, "any": NOT, "all": NOT,  # prefixes, or open at the end (“…中有人…”)
+    **{op: CMP for op in _CMP},
+    "add": ADD, "sub": ADD, "add_months": ADD, "sub_months": ADD,
+    "mul": MUL, "div": MUL,
+    "neg": NEG, "map": NEG,  # “负…”, “…各自的…” (open at the end)
+    "field": POSTFIX, "per_month": POSTFIX, "per_year": POSTFIX, "default": POSTFIX, "round": POSTFIX,
+    "month": POSTFIX, "locality_name": POSTFIX, "sum": POSTFIX, "count": POSTFIX, "filter": POSTFIX,
+}  # everything else (names, literals, 按…查得的…的数额) is an atom
+
+
+def precedence(e: Expr) -> int:
+    return PRECEDENCE.get(e.op, ATOM)
 
 
 def number(value) -> str:
@@ -47,11 +80,10 @@ class Renderer:
         self.inputs = {i.id: i for i in module.inputs}
 
     # ── expressions ──────────────────────────────────────────────────────────────────
-    def expr(self, e: Expr, parent: str | None = None) -> str:
+    def expr(self, e: Expr, need: int = 0) -> str:
+        """`e` as Chinese, in brackets if it binds more loosely than its position `need`s (0: stands alone)."""
         text = getattr(self, "r_" + e.op, self.r_other)(e)
-        if parent is not None and e.op in _WEAK and parent not in _WEAK | {"if", None}:
-            return f"（{text}）"
-        return text
+        return f"（{text}）" if precedence(e) < need else text
 
     def r_other(self, e: Expr) -> str:
         return e.op
@@ -96,7 +128,7 @@ class Renderer:
             name = self.defs[e.value].name
         if obj.op == "elem":
             return name
-        return f"{self.expr(obj, 'field')}的{name}"
+        return f"{self.expr(obj, POSTFIX)}的{name}"
 
     def r_eval_date(self, e: Expr) -> str:
         return "评估日期"
@@ -107,120 +139,110 @@ class Renderer:
     def r_event(self, e: Expr) -> str:
         return "当时当地的突发公共事件"
 
-    def _binary(self, e: Expr, word: str) -> str:
-        return f"{self.expr(e.args[0], e.op)}{word}{self.expr(e.args[1], e.op)}"
+    def _left(self, e: Expr, word: str) -> str:
+        """A binary operator grouping from the left: 甲减乙减丙 is (甲 − 乙) − 丙."""
+        level = precedence(e)
+        return f"{self.expr(e.args[0], level)}{word}{self.expr(e.args[1], level + 1)}"
 
-    def r_add(self, e):
-        return self._binary(e, "加")
+    def _arith(self, e):
+        return self._left(e, _ARITH[e.op.removesuffix("_months")])
 
-    def r_sub(self, e):
-        return self._binary(e, "减")
-
-    def r_mul(self, e):
-        return self._binary(e, "乘以")
-
-    def r_div(self, e):
-        return self._binary(e, "除以")
+    r_add = r_sub = r_mul = r_div = r_add_months = r_sub_months = _arith
 
     def r_neg(self, e):
-        return f"负{self.expr(e.args[0], 'neg')}"
-
-    def r_add_months(self, e):
-        return f"{self.expr(e.args[0], 'add')}加{self.expr(e.args[1], 'add')}"
-
-    def r_sub_months(self, e):
-        return f"{self.expr(e.args[0], 'sub')}减{self.expr(e.args[1], 'sub')}"
+        return f"负{self.expr(e.args[0], NEG)}"
 
     def r_per_month(self, e):
-        return f"{self.expr(e.args[0], 'mul')}折合每月"
+        return f"{self.expr(e.args[0], POSTFIX)}折合每月"
 
     def r_per_year(self, e):
-        return f"{self.expr(e.args[0], 'mul')}折合每年"
+        return f"{self.expr(e.args[0], POSTFIX)}折合每年"
 
-    def _cmp(self, e):
-        return self._binary(e, _CMP[e.op])
+    def _cmp(self, e):  # comparisons do not chain: both sides bind more tightly
+        return f"{self.expr(e.args[0], CMP + 1)}{_CMP[e.op]}{self.expr(e.args[1], CMP + 1)}"
 
     r_lt = r_le = r_gt = r_ge = r_eq = r_ne = _cmp
 
     def r_and(self, e):
-        return f"{self.expr(e.args[0], 'and')}，且{self.expr(e.args[1], 'and')}"
+        return self._left(e, "，且")
 
     def r_or(self, e):
-        return f"{self.expr(e.args[0], 'or')}，或{self.expr(e.args[1], 'or')}"
+        return self._left(e, "，或")
 
     def r_not(self, e):
         inner = e.args[0]
         if inner.op == "present":
-            return f"未提供{self.expr(inner.args[0], 'not')}"
-        return f"并非{self.expr(inner, 'not')}"
+            return f"未提供{self.expr(inner.args[0], POSTFIX)}"
+        return f"并非{self.expr(inner, NOT)}"
 
     def r_if(self, e):
         c, a, b = e.args
-        return f"如果{self.expr(c, 'if')}，为{self.expr(a, 'if')}；否则{self.expr(b, 'if')}"
+        return f"如果{self.expr(c, IF + 1)}，为{self.expr(a, IF + 1)}；否则{self.expr(b, IF)}"
 
     def r_present(self, e):
-        return f"已提供{self.expr(e.args[0], 'present')}"
+        return f"已提供{self.expr(e.args[0], POSTFIX)}"
 
     def r_default(self, e):
-        return f"{self.expr(e.args[0], 'default')}（未提供时为{self.expr(e.args[1], 'default')}）"
+        return f"{self.expr(e.args[0], POSTFIX)}（未提供时为{self.expr(e.args[1])}）"
 
     def r_min(self, e):
-        return "、".join(self.expr(a, "min") for a in e.args) + "中的较小者"
+        return "、".join(self.expr(a, OR) for a in e.args) + "中的较小者"
 
     def r_max(self, e):
-        return "、".join(self.expr(a, "max") for a in e.args) + "中的较大者"
+        return "、".join(self.expr(a, OR) for a in e.args) + "中的较大者"
 
     def r_round(self, e):
-        return f"{self.expr(e.args[0], 'round')}（按{self.expr(e.args[1], 'round')}舍入）"
+        return f"{self.expr(e.args[0], POSTFIX)}（按{self.expr(e.args[1])}舍入）"
 
     def r_lookup(self, e):
         table = self.params[e.value]
-        return f"按{table.name}查得的{self.expr(e.args[0], 'lookup')}所在档次的数额"
+        return f"按{table.name}查得的{self.expr(e.args[0], POSTFIX)}所在档次的数额"
 
     def r_locality_name(self, e):
-        return f"{self.expr(e.args[0], 'month')}的地名"
+        return f"{self.expr(e.args[0], POSTFIX)}的地名"
 
     def r_month(self, e):
-        return f"{self.expr(e.args[0], 'month')}的月份"
+        return f"{self.expr(e.args[0], POSTFIX)}的月份"
 
-    def _each(self, e) -> tuple[str, str | None]:
-        lst = self.expr(e.args[0], "each")
-        body = self.expr(e.args[1], "each") if len(e.args) > 1 else None
+    def _each(self, e, need: int) -> tuple[str, str | None]:
+        """The list (“申请家庭的成员”) and what is computed or tested for each of its items."""
+        lst = self.expr(e.args[0], POSTFIX)
+        body = self.expr(e.args[1], need) if len(e.args) > 1 else None
         return lst, body
 
     def r_sum(self, e):
-        lst, body = self._each(e)
+        lst, body = self._each(e, POSTFIX)
         return f"{lst}各自的{body}之和"
 
     def r_count(self, e):
-        lst, cond = self._each(e)
+        lst, cond = self._each(e, NOT)
         return f"{lst}的人数" if cond is None else f"{lst}中{cond}的人数"
 
     def r_any(self, e):
-        lst, cond = self._each(e)
+        lst, cond = self._each(e, NOT)
         return f"{lst}中有人{cond}"
 
     def r_all(self, e):
-        lst, cond = self._each(e)
+        lst, cond = self._each(e, NOT)
         return f"{lst}均{cond}"
 
     def r_filter(self, e):
-        lst, cond = self._each(e)
+        lst, cond = self._each(e, NOT)
         return f"{lst}中{cond}的"
 
     def r_map(self, e):
-        lst, body = self._each(e)
+        lst, body = self._each(e, POSTFIX)
         return f"{lst}各自的{body}"
 
     def r_case(self, e):
-        rows = self.table(e)
+        rows = self.table(e, LIST)
         return "；".join(f"{cond}时为{result}" for cond, result in rows)
 
-    def table(self, e: Expr) -> list[tuple[str, str]]:
+    def table(self, e: Expr, need: int = 0) -> list[tuple[str, str]]:
         """A decision table as (condition, result) rows, the last one for 其余."""
         *pairs, default = e.args
-        rows = [(self.expr(c), self.expr(r)) for c, r in zip(pairs[0::2], pairs[1::2])]
-        rows.append(("其余情形", self.expr(default)))
+        rows = [(self.expr(c, need), self.expr(r, need)) for c, r in zip(pairs[0::2], pairs[1::2])]
+        rows.append(("其余情形", self.expr(default, need)))
         return rows
 
     # ── templates of reasons ─────────────────────────────────────────────────────────

@@ -349,7 +349,7 @@ class RulesCodegen:
         lines.append(f"{indent}if {self.value_of(ref)}:")
         lines.append(f"{indent}    refs.append({{'program': {ref.program!r}, 'item': {ref.name!r}, "
                      f"'item_id': {ref.key!r}, 'member': {member}, 'amount': {amount}, "
-                     f"'citation': {'；'.join(ref.citations)!r}}})")
+                     f"'citation': {'；'.join(ref.citations)!r}, 'status': 'due', 'missing_facts': []}})")
 
     def needed(self, programs) -> list[Definition]:
         """The definitions the given programs read, in evaluation order."""
@@ -399,9 +399,12 @@ class RulesCodegen:
                     out.append(f"{indent}rr = []")
                     self.reasons([r for r in rules if r.scope == scope], "rr", indent, out)
                     scoped = [o for o in outputs if o.scope == scope]
-                    out.append(f"{indent}{name}[self_['id']] = {self.fields(scoped, {'reasons': 'rr'})}")
+                    out.append(f"{indent}{name}[self_['id']] = "
+                               f"{self.fields(scoped, {'reasons': 'rr', 'missing_facts': '[]', 'undecided': '[]'})}")
                     extra[container] = name
             extra["reasons"] = "r"
+            extra["missing_facts"] = "[]"
+            extra["undecided"] = "[]"
             out.append(f"    out[{prog.id!r}] = {self.fields([o for o in outputs if o.scope is None], extra)}")
             refs = [by_id[x] for x in prog.referrals]
             for ref in refs:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+import decimal
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +13,8 @@ from . import jsonio, values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import InputError, LocalityError, RuntimeFault
-from .inputs import HELPERS, InputCodegen, render_path
+from .inputs import HELPERS, Collected, InputCodegen, render_path
+from .partial import PartialEvaluator
 from .locality import LocalityIndex
 
 
@@ -23,6 +26,11 @@ class _Frozen(dict):
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
 
+
+# Decisions never depend on the caller's decimal context: every evaluation runs in this one.
+_CONTEXT = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
+                           traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+_STEP = re.compile(r"\.([a-z_][a-z0-9_]*)|\[(\d+)\]")
 
 _INHERIT = object()  # a city or county value that defers to the level above from its date on
 
@@ -100,6 +108,7 @@ class Evaluator:
         self.program_ids = [p.id for p in self.module.programs]
         self._variants: dict = {None: (self._evaluate, self._program_params, None)}
         self._convert = self._compile(self.inputs_source, dict(HELPERS), "convert", "<policyc inputs>")
+        self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"])
 
     @staticmethod
     def _compile(source: str, namespace: dict, name: str, filename: str):
@@ -224,9 +233,13 @@ class Evaluator:
 
     # ── evaluation ──────────────────────────────────────────────────────────────────
     def convert(self, request) -> dict:
+        """The request as typed values; facts it leaves out are `Unknown` values (see `unknown_facts`)."""
+        return self._convert_request(request)[0]
+
+    def _convert_request(self, request) -> tuple[dict, list[str]]:
         if not isinstance(request, dict):
             raise InputError([("$", "请求应为 JSON 对象")])
-        errs: list = []
+        errs = Collected()
         converted = self._convert(request, errs)
         known = {"locality", "date"} | {i.id for i in self.module.inputs}
         for k in request:
@@ -234,7 +247,55 @@ class Evaluator:
                 errs.append((("$", k), "未知字段（请检查拼写）"))
         if errs:
             raise InputError([(render_path(p), m) for p, m in errs])
-        return converted
+        return converted, errs.unknown
+
+    def fact_name(self, path: str, request: dict) -> str:
+        """A request path in words: $.household.members[0].support_mode → 申请家庭·成员 m1·供养方式."""
+        names: list[str] = []
+        t, value = None, request
+        for field, index in _STEP.findall(path[1:]):
+            if index:
+                value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+                ident = value.get("id") if isinstance(value, dict) else None
+                names[-1] += f" {ident}" if isinstance(ident, str) else f"第{int(index) + 1}项"
+                t = t[5:] if t and t.startswith("list:") else t
+                continue
+            if t is None:
+                f = next((i for i in self.module.inputs if i.id == field), None)
+            else:
+                rec = self.module.records.get(ir.strip_optional(t)[7:])
+                f = rec.field(field) if rec else None
+            if f is None:
+                names.append(field)
+                break
+            names.append(f.name)
+            t = ir.strip_optional(f.type)
+            value = value.get(field) if isinstance(value, dict) else None
+        return "·".join(names)
+
+    def _facts(self, paths, order: dict, request: dict) -> list[dict]:
+        return [{"path": p, "name": self.fact_name(p, request)} for p in sorted(paths, key=order.__getitem__)]
+
+    def _finish_partial(self, results: dict, referrals: list, unknown: list[str], request: dict):
+        """Turns the interpreter's dependency sets into `missing_facts` lists, in the order of the request."""
+        order = {p: i for i, p in enumerate(unknown)}
+        every: set = set()
+        for prog in results.values():
+            for value in prog.values():
+                if isinstance(value, dict):
+                    for member in value.values():
+                        if isinstance(member, dict) and "_missing" in member:
+                            member["missing_facts"] = self._facts(member.pop("_missing"), order, request)
+                            member["undecided"] = member.pop("_undecided")
+            missing = prog.pop("_missing")
+            every |= missing
+            prog["missing_facts"] = self._facts(missing, order, request)
+            prog["undecided"] = prog.pop("_undecided")
+        for ref in referrals:
+            missing = ref.pop("_missing")
+            every |= missing
+            ref["missing_facts"] = self._facts(missing, order, request)
+        return self._facts(every, order, request)
 
     def _variant(self, programs):
         """The evaluation function, parameters and trace filter for a subset of programs (compiled once)."""
@@ -253,10 +314,13 @@ class Evaluator:
         self._variants[key] = variant
         return variant
 
-    def evaluate(self, request, locality=None, date=None, overrides: dict | None = None, programs=None) -> dict:
+    def evaluate(self, request, locality=None, date=None, overrides: dict | None = None, programs=None,
+                 interpret: bool = False) -> dict:
         """request: the parsed JSON object; `locality` and `date` override the request's own;
         `overrides` replaces parameter values (example cases use it to exercise other settings);
-        `programs` limits the evaluation to those programs (and what they depend on), e.g. ("dibao",)."""
+        `programs` limits the evaluation to those programs (and what they depend on), e.g. ("dibao",).
+        Requests with unknown facts go to the interpreter (`partial.py`); `interpret` sends complete ones there
+        too (the reference semantics, for testing the compiled evaluator against it)."""
         if not isinstance(request, dict):
             raise InputError([("$", "请求应为 JSON 对象")])
         loc = locality if locality is not None else request.get("locality")
@@ -276,7 +340,7 @@ class Evaluator:
         if problems:
             raise InputError(problems)
         juris = self.resolve_locality(loc)
-        inputs = self.convert(request)
+        inputs, unknown = self._convert_request(request)
         values_, entries, trace, event = self.params_at(juris["code"], day)
         if overrides:
             values_, entries = self._override(values_, entries, overrides, day)
@@ -289,9 +353,16 @@ class Evaluator:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
         try:
-            results, referrals = function(inputs, values_, day, juris["code"], event)
+            with decimal.localcontext(_CONTEXT):
+                if unknown or interpret:
+                    results, referrals = self._partial.evaluate(inputs, values_, day, juris["code"], event,
+                                                                None if programs is None else set(programs))
+                    missing = self._finish_partial(results, referrals, unknown, request)
+                else:
+                    results, referrals = function(inputs, values_, day, juris["code"], event)
+                    missing = []
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
                 "date": day.isoformat(), "programs": results, "referrals": referrals,
-                "trace": list(trace)}
+                "missing_facts": missing, "trace": list(trace)}

@@ -9,6 +9,7 @@ import datetime as _dt
 from decimal import Decimal
 
 from ..ir import Module, strip_optional
+from .unknown import fact
 
 MISSING = object()
 MAX_MONEY = Decimal("1000000000")
@@ -28,17 +29,34 @@ def render_path(path) -> str:
     return path + "".join(reversed(keys))
 
 
-def _absent(x, path, key, errs, optional: bool) -> bool:
-    if x is MISSING or x is None:
-        if not optional:
-            errs.append((_where(path, key), "缺少必填字段" if x is MISSING else "不能为 null"))
-        return True
-    return False
+class Collected(list):
+    """The problems found in a request (JSON path, message), and the paths of the facts it leaves unknown."""
+
+    def __init__(self):
+        super().__init__()
+        self.unknown: list[str] = []
 
 
-def money(x, path, key, errs, optional=False, lo=None, hi=None):
-    if _absent(x, path, key, errs, optional):
+# What a field left out (or null) means, by its presence: req → an error; unk → unknown; unk? → unknown when
+# left out, 无 when null; none → 无.
+MODES = {"required": "req", "none": "none"}
+
+
+def _absent(x, path, key, errs, mode, kind, lo=None, hi=None, codes=None):
+    """The value of a field that is missing or null: None (无), an Unknown fact, or an error."""
+    if mode == "req":
+        errs.append((_where(path, key), "缺少必填字段" if x is MISSING else "不能为 null"))
         return None
+    if mode == "none" or (mode == "unk?" and x is None):
+        return None
+    where = render_path(_where(path, key))
+    errs.unknown.append(where)
+    return fact(kind, frozenset((where,)), lo, hi, codes, none=mode == "unk?")
+
+
+def money(x, path, key, errs, mode="req", lo=None, hi=None):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, 'money', lo, hi)
     if type(x) is int:
         x = Decimal(x)
     elif type(x) is float:  # from callers that parsed JSON without Decimal: take the shortest exact repr
@@ -55,9 +73,9 @@ def money(x, path, key, errs, optional=False, lo=None, hi=None):
     return x
 
 
-def integer(x, path, key, errs, optional=False, lo=None, hi=None):
-    if _absent(x, path, key, errs, optional):
-        return None
+def integer(x, path, key, errs, mode="req", lo=None, hi=None):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, 'int', lo, hi)
     if type(x) is Decimal and x.is_finite() and x == x.to_integral_value():
         x = int(x)
     if type(x) is not int:
@@ -69,9 +87,9 @@ def integer(x, path, key, errs, optional=False, lo=None, hi=None):
     return x
 
 
-def number(x, path, key, errs, optional=False, lo=None, hi=None):
-    if _absent(x, path, key, errs, optional):
-        return None
+def number(x, path, key, errs, mode="req", lo=None, hi=None):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, 'number', lo, hi)
     if type(x) in (int, float):
         x = Decimal(repr(x))
     if type(x) is not Decimal or not x.is_finite():
@@ -80,27 +98,27 @@ def number(x, path, key, errs, optional=False, lo=None, hi=None):
     return x
 
 
-def boolean(x, path, key, errs, optional=False, lo=None, hi=None):
-    if _absent(x, path, key, errs, optional):
-        return None
+def boolean(x, path, key, errs, mode="req", lo=None, hi=None):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, 'bool', lo, hi)
     if type(x) is not bool:
         errs.append((_where(path, key), f"应为 true 或 false，实际为 {x!r}"[:200]))
         return None
     return x
 
 
-def text(x, path, key, errs, optional=False, lo=None, hi=None):
-    if _absent(x, path, key, errs, optional):
-        return None
+def text(x, path, key, errs, mode="req", lo=None, hi=None):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, 'text', lo, hi)
     if type(x) is not str or not x or len(x) > 200 or not x.isprintable():
         errs.append((_where(path, key), f"应为 1 至 200 字的文字（不含控制字符和特殊空白），实际为 {x!r}"[:200]))
         return None
     return x
 
 
-def date(x, path, key, errs, optional=False, lo=None, hi=None):
-    if _absent(x, path, key, errs, optional):
-        return None
+def date(x, path, key, errs, mode="req", lo=None, hi=None):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, 'date', lo, hi)
     if type(x) is str and len(x) == 10:
         try:
             return _dt.date.fromisoformat(x)
@@ -110,9 +128,9 @@ def date(x, path, key, errs, optional=False, lo=None, hi=None):
     return None
 
 
-def enum(x, path, key, errs, optional, codes):
-    if _absent(x, path, key, errs, optional):
-        return None
+def enum(x, path, key, errs, mode, codes):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, "enum:", codes=codes)
     if type(x) is not str or x not in codes:
         errs.append((_where(path, key), f"应为 {' | '.join(codes)} 之一，实际为 {x!r}"[:200]))
         return None
@@ -134,19 +152,19 @@ class InputCodegen:
         self.m = module
         self._bounds: tuple = (None, None)
 
-    def value(self, t: str, src: str, path: str, key: str, lo=None, hi=None) -> str:
-        opt = t.startswith("opt:")
+    def value(self, t: str, src: str, path: str, key: str, lo=None, hi=None, presence="required") -> str:
+        opt = MODES.get(presence) or ("unk?" if t.startswith("opt:") else "unk")
         t = strip_optional(t)
         if t in _SCALARS:
-            return f"{_SCALARS[t]}({src}, {path}, {key}, errs, {opt}, {lo!r}, {hi!r})"
+            return f"{_SCALARS[t]}({src}, {path}, {key}, errs, {opt!r}, {lo!r}, {hi!r})"
         if t.startswith("enum:"):
             codes = tuple(c for c, _ in self.m.enums[t[5:]].members)
-            return f"enum({src}, {path}, {key}, errs, {opt}, {codes!r})"
+            return f"enum({src}, {path}, {key}, errs, {opt!r}, {codes!r})"
         if t.startswith("record:"):
-            return f"record({src}, {path}, {key}, errs, {opt}, c_{t[7:]})"
+            return f"record({src}, {path}, {key}, errs, {opt!r}, c_{t[7:]})"
         if t.startswith("list:"):
             item = self.value(t[5:], "x", "p", "i")
-            return (f"listof({src}, {path}, {key}, errs, {opt}, {lo!r}, {hi!r}, "
+            return (f"listof({src}, {path}, {key}, errs, {opt!r}, {lo!r}, {hi!r}, "
                     f"lambda x, p, i, errs: {item})")
         raise ValueError(f"no converter for type {t}")
 
@@ -180,14 +198,14 @@ class InputCodegen:
             lines.append("    out = {}")
             for f in rec.fields:
                 lines.append(f"    x = v.get({f.id!r}, MISSING)")
-                call = self.value(f.type, "x", "path", repr(f.id), f.minimum, f.maximum)
+                call = self.value(f.type, "x", "path", repr(f.id), f.minimum, f.maximum, f.presence)
                 if f.type.startswith("list:record:"):
                     item = f.type[12:]
                     lo, hi = f.minimum if f.minimum is not None else 0, f.maximum if f.maximum is not None else 10**9
                     lines.append(f"    if type(x) is list and {lo} <= len(x) <= {hi}:")
                     lines.append(f"        p = (path, {f.id!r})")
                     lines.append(f"        out[{f.id!r}] = [c_{item}(i, (p, n), errs) if type(i) is dict else "
-                                 f"record(i, p, n, errs, False, c_{item}) for n, i in enumerate(x)]")
+                                 f"record(i, p, n, errs, 'req', c_{item}) for n, i in enumerate(x)]")
                     lines.append("    else:")
                     lines.append(f"        out[{f.id!r}] = {call}")
                     continue
@@ -201,23 +219,23 @@ class InputCodegen:
         lines.append("    out = {}")
         for inp in self.m.inputs:
             lines.append(f"    out[{inp.id!r}] = " + self.value(inp.type, f"v.get({inp.id!r}, MISSING)", "'$'",
-                                                               repr(inp.id)))
+                                                               repr(inp.id), presence=inp.presence))
         lines.append("    return out")
         return "\n".join(lines) + "\n"
 
 
-def record(x, path, key, errs, optional, conv):
-    if _absent(x, path, key, errs, optional):
-        return None
+def record(x, path, key, errs, mode, conv):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, "record")
     if type(x) is not dict:
         errs.append((_where(path, key), f"应为对象（{{…}}），实际为 {type(x).__name__}"))
         return None
     return conv(x, _where(path, key), errs)
 
 
-def listof(x, path, key, errs, optional, lo, hi, conv):
-    if _absent(x, path, key, errs, optional):
-        return None
+def listof(x, path, key, errs, mode, lo, hi, conv):
+    if x is MISSING or x is None:
+        return _absent(x, path, key, errs, mode, "list:", lo, hi)
     if type(x) is not list:
         errs.append((_where(path, key), f"应为列表（[…]），实际为 {type(x).__name__}"))
         return None
