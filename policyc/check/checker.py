@@ -20,6 +20,7 @@ from .types import SIMPLE_TYPES, UNIT_TYPES, type_name
 IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")  # outputs and referrals may nest: recheck.next_date
 NULL = "null"
+SELF_NAME = "本人"  # in a per-record definition: the record it is computed for, also inside 筛选/任一/…
 BUILTIN_NAMES = {
     "评估日期": Expr("eval_date", "date"),
     "评估地区": Expr("locality", "text"),  # the 6-digit code of the locality evaluated for
@@ -456,6 +457,8 @@ class Checker:
     def _lookup(self, name: str, env: Env) -> Expr | None:
         """A bare name: record fields and per-record values of enclosing elements, then global values,
         inputs, parameters and built-ins."""
+        if name == SELF_NAME and env.elements and env.elements[0][0] == "self":
+            return Expr("elem", f"record:{env.elements[0][1]}", value="self")
         for var, rec_id in reversed(env.elements):
             rec = self.records[rec_id]
             fld = next((f for f in rec.fields if f.name == name), None)

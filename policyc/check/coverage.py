@@ -1,4 +1,11 @@
-"""Which articles of the primary document the policy set encodes, partly encodes, or records as not computable."""
+"""Which articles of the primary document the policy set encodes, partly encodes, or records as not computable.
+
+policy.yaml gives an article either as a bare heading (fully encoded: rules or parameters must cite it) or as
+{heading, status, reason}: `not_computable` (nothing in it can be computed; nothing may cite it), or `partly`,
+which overrides “encoded” — cited, it is 部分编码 (some of its computable content is encoded, the reason says what
+is not and why); not cited, it is 部分可计算 (the reason says which part could be computed, where or why it is
+not encoded, and which part cannot be).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,14 +13,15 @@ from dataclasses import dataclass, field
 from ..diagnostics import Reporter, Span
 from .articles import Articles
 
-STATUS_TEXT = {"encoded": "已编码", "partly": "部分编码", "not_computable": "不可计算", "unaccounted": "未说明"}
+STATUS_TEXT = {"encoded": "已编码", "partly": "部分编码", "partly_computable": "部分可计算", "not_computable": "不可计算",
+               "unaccounted": "未说明"}
 
 
 @dataclass
 class Row:
     citation: str
     heading: str
-    status: str  # encoded | partly | not_computable | unaccounted
+    status: str  # encoded | partly | partly_computable | not_computable | unaccounted
     reason: str | None
     rules: list[str] = field(default_factory=list)
     parameters: list[str] = field(default_factory=list)
@@ -54,7 +62,7 @@ def coverage(compilation, reporter: Reporter | None = None) -> list[Row]:
             if cited and reporter is not None:
                 reporter.add("E0506", _span(art.defined_at), citation=art.citation, by="、".join((r + p)[:5]))
         elif art.status == "partly":
-            status = "partly" if cited else "unaccounted"
+            status = "partly" if cited else "partly_computable"
         else:
             status = "encoded" if cited else "unaccounted"
         if status == "unaccounted" and reporter is not None:
