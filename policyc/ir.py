@@ -134,20 +134,40 @@ class Field:
 
 
 @dataclass
+class Requirement:
+    """要求: a condition on the facts of every record of a type; a request that breaks it is an input error
+    reported at `field` of that record."""
+
+    expr: Expr
+    message: str
+    field: str
+
+    def to_json(self) -> dict:
+        return {"expr": self.expr.to_json(), "message": self.message, "field": self.field}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Requirement":
+        return cls(Expr.from_json(d["expr"]), d["message"], d["field"])
+
+
+@dataclass
 class Record:
     id: str
     name: str
     fields: list[Field]
+    requirements: list[Requirement] = field(default_factory=list)
 
     def field(self, fid: str) -> Field | None:
         return next((f for f in self.fields if f.id == fid), None)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "fields": [f.to_json() for f in self.fields]}
+        return {"id": self.id, "name": self.name, "fields": [f.to_json() for f in self.fields],
+                "requirements": [r.to_json() for r in self.requirements]}
 
     @classmethod
     def from_json(cls, d: dict) -> "Record":
-        return cls(d["id"], d["name"], [Field(**f) for f in d["fields"]])
+        return cls(d["id"], d["name"], [Field(**f) for f in d["fields"]],
+                   [Requirement.from_json(r) for r in d.get("requirements", ())])
 
 
 @dataclass

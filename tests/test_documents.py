@@ -40,7 +40,7 @@ def test_handbook_states_local_values_with_dates_sources_and_inheritance():
     assert "2024年1月1日起执行：每月820元（沿用太原市" in yingze and "本地未单独设定参数" in yingze
     province = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
     assert "《关于改革完善社会救助制度的实施意见》 二(二)6" in province  # a sourced value names its document
-    assert "#### 二(六)20 建立完善主动发现机制（不可计算）" in province and "12345" in province
+    assert "#### 二(六)20 建立完善主动发现机制" in province and "12345" in province
 
 
 def test_handbook_follows_the_structure_of_the_source_document():
@@ -67,6 +67,19 @@ def test_rules_keep_their_grouping_in_the_text():
     assert "申请家庭的城乡为城市，且（有低保对象，或有分散供养特困人员）" in text
     assert "（评估日期的月份不低于11，或评估日期的月份不高于3），且申请家庭的成员中有人低收入人口" in text
     assert "（家庭低保金减原低保金、原低保金减家庭低保金中的较大者）低于复核明显变化幅度" in text
+
+
+def test_coverage_tells_partly_encoded_from_partly_computable():
+    from policyc.check.coverage import coverage, render
+    rows = {r.citation: r for r in coverage(compile_policy(POLICY, Reporter()))}
+    assert all(r.status != "unaccounted" and r.reason for r in rows.values())
+    for cited in ("二(二)5", "二(二)6", "二(二)7", "二(四)16"):  # cited by rules, yet only partly encoded
+        assert rows[cited].status == "partly" and rows[cited].rules and "未编码" in rows[cited].reason
+    for article in ("二(一)2", "二(一)3", "二(一)4", "二(五)17", "二(六)20", "二(六)21"):
+        assert rows[article].status == "partly_computable" and "可计算的是" in rows[article].reason
+    assert "单人户" in rows["二(二)5"].reason and "特困人员复核期内" in rows["二(二)7"].reason
+    table = render(list(rows.values()))
+    assert "| 二(二)5 | 完善最低生活保障制度 | 部分编码 |" in table and "| 二(六)20 | 建立完善主动发现机制 | 部分可计算 |" in table
 
 
 def test_tables_are_rendered_as_tables():

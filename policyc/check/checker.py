@@ -9,7 +9,7 @@ from decimal import Decimal
 from ..diagnostics import Reporter, Span
 from ..dsl import ast
 from ..dsl.parser import parse_expr
-from ..ir import (DIMENSIONLESS, MONEY, QUANTITIES, Definition, Enum, Expr, Field, Module, Program, Reason, Record,
+from ..ir import (DIMENSIONLESS, MONEY, QUANTITIES, Definition, Enum, Expr, Field, Module, Program, Reason, Record, Requirement,
                   is_optional, optional, strip_optional)
 from ..runtime.values import ROUNDING_MODES
 from . import tables
@@ -23,14 +23,15 @@ NULL = "null"
 SELF_NAME = "本人"  # in a per-record definition: the record it is computed for, also inside 筛选/任一/…
 BUILTIN_NAMES = {
     "评估日期": Expr("eval_date", "date"),
-    "评估地区": Expr("locality", "text"),  # the 6-digit code of the locality evaluated for
+    "评估地区": Expr("locality", "locality"),  # the locality evaluated for (its 6-digit code)
     "突发事件": Expr("event", "opt:text"),  # the emergency in force there and then, if any (二(四)16)
 }
 # name: (min args, max args)
 FUNCTIONS = {
     "较小值": (2, 9), "较大值": (2, 9), "合计": (2, 2), "计数": (1, 2), "任一": (2, 2), "全部": (2, 2),
-    "筛选": (2, 2), "取各": (2, 2), "有": (1, 1), "缺省": (2, 2), "舍入": (2, 2), "查表": (2, 2),
+    "筛选": (2, 2), "取各": (2, 2), "有": (1, 1), "缺省": (2, 3), "舍入": (2, 2), "查表": (2, 2),
     "按月": (1, 1), "按年": (1, 1), "月份": (1, 1), "地区名称": (1, 1),
+    "地区参数": (2, 2),
 }
 _AGG = {"合计": "sum", "计数": "count", "任一": "any", "全部": "all", "筛选": "filter", "取各": "map"}
 
@@ -86,6 +87,20 @@ class Checker:
         self.used_params: set[str] = set()
 
     # ── declarations ────────────────────────────────────────────────────────────────────
+
+    def _requirement(self, rec: Record, req: ast.Requirement) -> None:
+        """要求: a condition on the record's own fields (and parameters), checked on every request."""
+        holder = Decl(None, f"{rec.id}.requirement", None, rec.id)
+        try:
+            e = self.expect_bool(self.expr(req.expr, Env(holder, [("self", rec.id)])), req.expr, "要求")
+        except Unresolved:
+            return
+        own = [n.value for n in e.walk() if n.op == "field" and n.args[0].op == "elem" and n.args[0].value == "self"]
+        if any(n.op in ("def", "input") for n in e.walk()) or not own or any(rec.field(f) is None for f in own):
+            self.r.add("E0316", req.span, record=rec.name)
+            return
+        self.used_params |= holder.params
+        rec.requirements.append(Requirement(e, req.message.value, own[0]))
 
     def _presence(self, decl, t: str) -> str:
         """未提供即无 (left out means 无) is only for fields that may have no value."""
@@ -160,6 +175,10 @@ class Checker:
                 if t is not None:
                     fld = Field(item.ident, item.name, t, presence=self._presence(item, t))
                     self.inputs[fld.id] = self.input_by_name[fld.name] = fld
+        for item in type_decls:
+            if isinstance(item, ast.RecordDecl) and item.ident in self.records:
+                for req in item.requirements:
+                    self._requirement(self.records[item.ident], req)
         # per-record declarations can only be bound once records are known
         for d in self.decls:
             if d.node.target.scope is not None:
@@ -676,7 +695,16 @@ class Checker:
             if t is None:
                 self.r.add("E0401", node.span, op="缺省", left=self.tn(x.type), right=self.tn(d.type))
                 raise Unresolved()
-            return Expr("default", t, (x, d))
+            citation = None
+            if len(args) == 3:
+                if not isinstance(args[2], ast.Text):
+                    self.r.add("E0418", args[2].span)
+                    raise Unresolved()
+                citation = args[2].value
+                self.articles.resolve(citation, args[2].span, self.r)
+            elif x.op == "input" or (x.op == "field" and self.records[strip_optional(x.args[0].type)[7:]].field(x.value)):
+                self.r.add("W0304", node.span, name=_text_of(args[0]))
+            return Expr("default", t, (x, d), citation)
         if node.func == "舍入":
             x = self.expr(args[0], env)
             mode = self.expr(args[1], env)
@@ -702,11 +730,22 @@ class Checker:
             return Expr("lookup", value_t, (key,), table.value)
         if node.func == "地区名称":
             x = self.expr(args[0], env)
-            if strip_optional(x.type) != "text":
+            if strip_optional(x.type) != "locality":
                 self.r.add("E0401", args[0].span, op="地区名称", left=self.tn(x.type), right="",
-                           hint="地区名称(…) 把 6 位行政区划代码换成完整地名")
+                           hint="地区名称(…) 把地区（类型“地区”的值）换成完整地名")
                 raise Unresolved()
-            return Expr("locality_name", x.type, (x,))
+            return Expr("locality_name", "opt:text" if is_optional(x.type) else "text", (x,))
+        if node.func == "地区参数":
+            p = self.expr(args[0], env)
+            where = self.expr(args[1], env)
+            if p.op != "param" or p.type.startswith("table:"):
+                self.r.add("E0417", args[0].span, name=_text_of(args[0]))
+                raise Unresolved()
+            if strip_optional(where.type) != "locality":
+                self.r.add("E0401", args[1].span, op="地区参数", left=self.tn(where.type), right="",
+                           hint="第二个参数应为地区，例如 临时救助申请.发生地")
+                raise Unresolved()
+            return Expr("param_at", optional(p.type) if is_optional(where.type) else p.type, (where,), p.value)
         if node.func == "月份":
             x = self.expr(args[0], env)
             if x.type != "date":
@@ -873,7 +912,7 @@ def comparable(lt: str, rt: str, ordering: bool) -> bool:
         return not ordering or lt in QUANTITIES | DIMENSIONLESS | {"date"}
     if lt in DIMENSIONLESS and rt in DIMENSIONLESS:
         return True
-    return not ordering and NULL in (lt, rt)
+    return not ordering and (NULL in (lt, rt) or {lt, rt} == {"text", "locality"})
 
 
 def join(a: str | None, b: str) -> str | None:

@@ -8,11 +8,12 @@ UNIT_TYPES = {
     "倍": "ratio", "%": "percent", "月": "months", "个月": "months", "年": "years", "岁": "age", "人": "count",
     "整数": "int", "数": "number",
 }
-SIMPLE_TYPES = {"int": "int", "number": "number", "date": "date", "bool": "bool", "text": "text"}
+SIMPLE_TYPES = {"int": "int", "number": "number", "date": "date", "bool": "bool", "text": "text",
+                "locality": "locality"}
 _NAMES = {
     "money/month": "元/月", "money/year": "元/年", "money": "元", "ratio": "倍", "percent": "%",
     "months": "月", "years": "年", "age": "岁", "count": "人", "int": "整数", "number": "数",
-    "date": "日期", "bool": "是否", "text": "文本", "null": "无",
+    "date": "日期", "bool": "是否", "text": "文本", "locality": "地区", "null": "无",
 }
 
 

@@ -133,10 +133,18 @@ class FieldDecl(Node):
 
 
 @dataclass
+class Requirement(Node):
+    """要求 条件 "说明": a condition every record of the type must meet; a request that breaks it is refused."""
+    expr: "Node"
+    message: Text
+
+
+@dataclass
 class RecordDecl(Node):
     name: str
     ident: str
     fields: list[FieldDecl]
+    requirements: list[Requirement] = field(default_factory=list)
 
 
 @dataclass

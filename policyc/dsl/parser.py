@@ -168,6 +168,7 @@ class _Build(Transformer):
     date_type = _simple_type("date")
     bool_type = _simple_type("bool")
     text_type = _simple_type("text")
+    locality_type = _simple_type("locality")
 
     # declarations
     def ident(self, children):
@@ -235,8 +236,15 @@ class _Build(Transformer):
                              children[3] if len(children) > 3 else None, str(presence))
 
     @v_args(meta=True)
+    def requirement(self, meta, children):
+        return ast.Requirement(self._span(meta), children[0], self._text(children[1]))
+
+    @v_args(meta=True)
     def record_decl(self, meta, children):
-        return ast.RecordDecl(self._span(children[0]), str(children[0]), str(children[1]), list(children[2:]))
+        body = children[2:]
+        return ast.RecordDecl(self._span(children[0]), str(children[0]), str(children[1]),
+                              [c for c in body if isinstance(c, ast.FieldDecl)],
+                              [c for c in body if isinstance(c, ast.Requirement)])
 
     @v_args(meta=True)
     def input_decl(self, meta, children):

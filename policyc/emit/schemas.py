@@ -23,6 +23,9 @@ def _type_schema(m: Module, t: str, lo=None, hi=None) -> dict:
         s = {"type": "string", "minLength": 1, "maxLength": 200}
     elif base == "date":
         s = dict(DATE)
+    elif base == "locality":
+        s = {"type": "string", "minLength": 1, "maxLength": 200,
+             "description": "地区：6 位行政区划代码或地名（如 140105、太原市小店区、小店区）"}
     elif base.startswith("enum:"):
         e = m.enums[base[5:]]
         s = {"enum": [c for c, _ in e.members], "description": "；".join(f"{c}: {label}" for c, label in e.members)}

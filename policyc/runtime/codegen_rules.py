@@ -64,7 +64,7 @@ class RulesCodegen:
             return "None"
         if t == "bool":
             return repr(bool(e.value))
-        if t == "text" or t.startswith("enum:"):
+        if t in ("text", "locality") or t.startswith("enum:"):
             return repr(e.value)
         if t == "date":
             d = dt.date.fromisoformat(e.value)
@@ -97,6 +97,9 @@ class RulesCodegen:
 
     def x_locality_name(self, e: Expr) -> str:
         return f"locality_name({self.expr(e.args[0])})"
+
+    def x_param_at(self, e: Expr) -> str:
+        return self._nullable(e, lambda code: f"param_at({e.value!r}, {code}, EVAL_DATE)")
 
     def x_month(self, e: Expr) -> str:
         return f"{self.expr(e.args[0])}.month"
@@ -249,6 +252,8 @@ class RulesCodegen:
                 return f"{self.label_map(t[5:])}[{src}]"
         if t.startswith("enum:"):
             return f"fmt_value({src}, 'enum', {self.label_map(t[5:])})"
+        if t == "locality":
+            return f"fmt_value(locality_name({src}), 'text')"
         if t.startswith("list:"):
             return f"fmt_value({src}, {t[5:]!r})"
         return f"fmt_value({src}, {t!r})"

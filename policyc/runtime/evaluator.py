@@ -13,7 +13,8 @@ from . import jsonio, values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import InputError, LocalityError, RuntimeFault
-from .inputs import HELPERS, Collected, InputCodegen, render_path
+from .inputs import HELPERS, MISSING, Collected, InputCodegen, render_path
+from .inputs import absent_value as absent
 from .partial import PartialEvaluator
 from .locality import LocalityIndex
 
@@ -103,12 +104,14 @@ class Evaluator:
         self.inputs_source = InputCodegen(self.module).generate()
         names = {code: j["full_name"] for code, j in self.jurisdictions.items()}
         self._rule_globals = dict(_RULE_GLOBALS, locality_name=lambda code: None if code is None
-                                  else names.get(code, code))
+                                  else names.get(code, code), param_at=self.param_at)
         self._evaluate = self._compile(self.rules_source, dict(self._rule_globals), "evaluate", "<policyc rules>")
         self.program_ids = [p.id for p in self.module.programs]
         self._variants: dict = {None: (self._evaluate, self._program_params, None)}
-        self._convert = self._compile(self.inputs_source, dict(HELPERS), "convert", "<policyc inputs>")
-        self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"])
+        self._convert = self._compile(self.inputs_source, dict(HELPERS, locality=self._locality_input), "convert",
+                                      "<policyc inputs>")
+        self._has_requirements = any(r.requirements for r in self.module.records.values())
+        self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"], self.param_at)
 
     @staticmethod
     def _compile(source: str, namespace: dict, name: str, filename: str):
@@ -132,6 +135,25 @@ class Evaluator:
             raise LocalityError([(path, f"“{value}”有多个同名地区：{'、'.join(others)}；请使用代码或完整名称")])
         hint = f"，是否指：{'、'.join(others)}？" if others else ""
         raise LocalityError([(path, f"未知的地区“{value}”{hint}")])
+
+    def _locality_input(self, x, path, key, errs, mode="req", lo=None, hi=None):
+        """A request field of type 地区: a code or a name, checked and given as its 6-digit code."""
+        if x is MISSING or x is None:
+            return absent(x, path, key, errs, mode, "locality")
+        try:
+            return self.resolve_locality(x, "")["code"]
+        except LocalityError as err:
+            errs.append(((path, key), err.problems[0][1]))
+            return None
+
+    def param_at(self, pid: str, code: str, day: _dt.date):
+        """A parameter's value at another locality on a day (地区参数): with that place's own settings and any
+        emergency in force there."""
+        found = self.params_at(code, day)[0]
+        if pid not in found:
+            raise EvaluationError(f"{self.jurisdictions[code]['full_name']} 在 {day.isoformat()} 没有参数"
+                                  f"“{self.params[pid]['name']}”（{pid}）的有效取值")
+        return found[pid]
 
     def chain(self, code: str) -> list[str]:
         return self._chains[code]
@@ -342,6 +364,10 @@ class Evaluator:
         juris = self.resolve_locality(loc)
         inputs, unknown = self._convert_request(request)
         values_, entries, trace, event = self.params_at(juris["code"], day)
+        if self._has_requirements:
+            broken = self._partial.broken_requirements(inputs, values_, day, juris["code"])
+            if broken:
+                raise InputError(broken)
         if overrides:
             values_, entries = self._override(values_, entries, overrides, day)
             trace = tuple(self._trace_items(entries))

@@ -42,7 +42,7 @@ class Collected(list):
 MODES = {"required": "req", "none": "none"}
 
 
-def _absent(x, path, key, errs, mode, kind, lo=None, hi=None, codes=None):
+def absent_value(x, path, key, errs, mode, kind, lo=None, hi=None, codes=None):
     """The value of a field that is missing or null: None (无), an Unknown fact, or an error."""
     if mode == "req":
         errs.append((_where(path, key), "缺少必填字段" if x is MISSING else "不能为 null"))
@@ -56,7 +56,7 @@ def _absent(x, path, key, errs, mode, kind, lo=None, hi=None, codes=None):
 
 def money(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, 'money', lo, hi)
+        return absent_value(x, path, key, errs, mode, 'money', lo, hi)
     if type(x) is int:
         x = Decimal(x)
     elif type(x) is float:  # from callers that parsed JSON without Decimal: take the shortest exact repr
@@ -75,7 +75,7 @@ def money(x, path, key, errs, mode="req", lo=None, hi=None):
 
 def integer(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, 'int', lo, hi)
+        return absent_value(x, path, key, errs, mode, 'int', lo, hi)
     if type(x) is Decimal and x.is_finite() and x == x.to_integral_value():
         x = int(x)
     if type(x) is not int:
@@ -89,7 +89,7 @@ def integer(x, path, key, errs, mode="req", lo=None, hi=None):
 
 def number(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, 'number', lo, hi)
+        return absent_value(x, path, key, errs, mode, 'number', lo, hi)
     if type(x) in (int, float):
         x = Decimal(repr(x))
     if type(x) is not Decimal or not x.is_finite():
@@ -100,7 +100,7 @@ def number(x, path, key, errs, mode="req", lo=None, hi=None):
 
 def boolean(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, 'bool', lo, hi)
+        return absent_value(x, path, key, errs, mode, 'bool', lo, hi)
     if type(x) is not bool:
         errs.append((_where(path, key), f"应为 true 或 false，实际为 {x!r}"[:200]))
         return None
@@ -109,7 +109,7 @@ def boolean(x, path, key, errs, mode="req", lo=None, hi=None):
 
 def text(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, 'text', lo, hi)
+        return absent_value(x, path, key, errs, mode, 'text', lo, hi)
     if type(x) is not str or not x or len(x) > 200 or not x.isprintable():
         errs.append((_where(path, key), f"应为 1 至 200 字的文字（不含控制字符和特殊空白），实际为 {x!r}"[:200]))
         return None
@@ -118,7 +118,7 @@ def text(x, path, key, errs, mode="req", lo=None, hi=None):
 
 def date(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, 'date', lo, hi)
+        return absent_value(x, path, key, errs, mode, 'date', lo, hi)
     if type(x) is str and len(x) == 10:
         try:
             return _dt.date.fromisoformat(x)
@@ -130,7 +130,7 @@ def date(x, path, key, errs, mode="req", lo=None, hi=None):
 
 def enum(x, path, key, errs, mode, codes):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, "enum:", codes=codes)
+        return absent_value(x, path, key, errs, mode, "enum:", codes=codes)
     if type(x) is not str or x not in codes:
         errs.append((_where(path, key), f"应为 {' | '.join(codes)} 之一，实际为 {x!r}"[:200]))
         return None
@@ -141,7 +141,7 @@ _SCALARS = {
     "money": "money", "money/month": "money", "money/year": "money",
     "int": "integer", "count": "integer", "age": "integer", "months": "integer", "years": "integer",
     "ratio": "number", "percent": "number", "number": "number",
-    "bool": "boolean", "text": "text", "date": "date",
+    "bool": "boolean", "text": "text", "date": "date", "locality": "locality",
 }
 
 
@@ -206,6 +206,8 @@ class InputCodegen:
                     lines.append(f"        p = (path, {f.id!r})")
                     lines.append(f"        out[{f.id!r}] = [c_{item}(i, (p, n), errs) if type(i) is dict else "
                                  f"record(i, p, n, errs, 'req', c_{item}) for n, i in enumerate(x)]")
+                    if self.m.records[item].field("id") is not None:
+                        lines.append(f"        duplicate_ids(out[{f.id!r}], p, errs)")
                     lines.append("    else:")
                     lines.append(f"        out[{f.id!r}] = {call}")
                     continue
@@ -226,7 +228,7 @@ class InputCodegen:
 
 def record(x, path, key, errs, mode, conv):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, "record")
+        return absent_value(x, path, key, errs, mode, "record")
     if type(x) is not dict:
         errs.append((_where(path, key), f"应为对象（{{…}}），实际为 {type(x).__name__}"))
         return None
@@ -235,7 +237,7 @@ def record(x, path, key, errs, mode, conv):
 
 def listof(x, path, key, errs, mode, lo, hi, conv):
     if x is MISSING or x is None:
-        return _absent(x, path, key, errs, mode, "list:", lo, hi)
+        return absent_value(x, path, key, errs, mode, "list:", lo, hi)
     if type(x) is not list:
         errs.append((_where(path, key), f"应为列表（[…]），实际为 {type(x).__name__}"))
         return None
@@ -246,8 +248,24 @@ def listof(x, path, key, errs, mode, lo, hi, conv):
     return [conv(item, where, i, errs) for i, item in enumerate(x)]
 
 
+def duplicate_ids(items, path, errs) -> None:
+    """Records in a list are told apart by their `id`: two with the same id are an error naming both."""
+    if len(items) < 2:
+        return
+    seen: dict = {}
+    for n, item in enumerate(items):
+        ident = item.get("id") if type(item) is dict else None
+        if type(ident) is not str:
+            continue
+        if ident in seen:
+            first = render_path(_where(_where(path, seen[ident]), "id"))
+            errs.append((_where(_where(path, n), "id"), f"编号“{ident}”与 {first} 重复，每项的 id 必须不同"))
+        else:
+            seen[ident] = n
+
+
 ZERO = Decimal(0)
 HELPERS = {name: globals()[name] for name in
-           ("MISSING", "Decimal", "ZERO", "MAX_MONEY", "FEN", "_where", "money", "integer", "number", "boolean", "text", "date", "enum", "record",
+           ("MISSING", "Decimal", "ZERO", "MAX_MONEY", "FEN", "_where", "money", "integer", "number", "boolean", "text", "date", "enum", "record", "duplicate_ids",
             "listof")}
 

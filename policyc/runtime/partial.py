@@ -49,35 +49,52 @@ def _div(a, b):
 class PartialEvaluator:
     """Interprets a module's definitions over values that may be `Unknown`."""
 
-    def __init__(self, module: Module, locality_name):
+    def __init__(self, module: Module, locality_name, param_at):
         self.m = module
+        self.param_at = param_at
         self.by_id = {d.id: d for d in module.definitions}
         self.locality_name = locality_name
         self.labels = {e.id: dict(e.members) for e in module.enums.values()}
         self._lits: dict[int, object] = {}
 
     # ── the request ──────────────────────────────────────────────────────────────────
-    def instances(self, R: dict, record_id: str) -> list[tuple[dict, str]]:
-        """Every record of this type in the request whose value is known, with the list field it is in."""
-        found: list[tuple[dict, str]] = []
+    def instances(self, R: dict, record_id: str, paths: bool = False) -> list[tuple]:
+        """Every record of this type in the request whose value is known, with the list field it is in (and,
+        with `paths`, its JSON path)."""
+        found: list[tuple] = []
 
-        def visit(value, t: str, container: str, depth: int) -> None:
+        def visit(value, t: str, container: str, path: str, depth: int) -> None:
             t = strip_optional(t)
             if depth > 6 or value is None or type(value) is Unknown:
                 return
             if t.startswith("list:"):
-                for item in value:
-                    visit(item, t[5:], container, depth + 1)
+                for n, item in enumerate(value):
+                    visit(item, t[5:], container, f"{path}[{n}]", depth + 1)
             elif t.startswith("record:"):
                 rec = self.m.records[t[7:]]
                 if rec.id == record_id:
-                    found.append((value, container))
+                    found.append((value, container, path) if paths else (value, container))
                 for f in rec.fields:
-                    visit(value.get(f.id), f.type, f.id, depth + 1)
+                    visit(value.get(f.id), f.type, f.id, f"{path}.{f.id}", depth + 1)
 
         for inp in self.m.inputs:
-            visit(R.get(inp.id), inp.type, "", 0)
+            visit(R.get(inp.id), inp.type, "", f"$.{inp.id}", 0)
         return found
+
+    def broken_requirements(self, R: dict, P: dict, day, locality) -> list[tuple[str, str]]:
+        """(JSON path, message) for every record that breaks a 要求 of its type; unknown facts break nothing."""
+        self.R, self.P, self.day, self.loc, self.event = R, P, day, locality, None
+        self.env, self.spec = {}, 0
+        problems = []
+        for rec in self.m.records.values():
+            if not rec.requirements:
+                continue
+            for inst, _, path in self.instances(R, rec.id, paths=True):
+                self.env["self"] = inst
+                for req in rec.requirements:
+                    if self.value(req.expr) is False:
+                        problems.append((f"{path}.{req.field}", req.message))
+        return problems
 
     # ── evaluation ───────────────────────────────────────────────────────────────────
     def evaluate(self, R: dict, P: dict, day: _dt.date, locality: str, event, only=None):
@@ -236,6 +253,8 @@ class PartialEvaluator:
             return values.fmt_number(v)
         if t.startswith("list:"):
             return values.fmt_value(v, t[5:])
+        if t == "locality":
+            return values.fmt_value(self.locality_name(v), "text")
         return values.fmt_value(v, t)
 
     def _display_unknown(self, v: Unknown, t: str) -> str:
@@ -270,7 +289,7 @@ class PartialEvaluator:
             v = None
         elif t == "bool":
             v = bool(e.value)
-        elif t == "text" or t.startswith("enum:"):
+        elif t in ("text", "locality") or t.startswith("enum:"):
             v = e.value
         elif t == "date":
             v = _dt.date.fromisoformat(e.value)
@@ -304,6 +323,15 @@ class PartialEvaluator:
     def x_locality_name(self, e):
         x = self.value(e.args[0])
         return Unknown(x.deps, none=x.none) if type(x) is Unknown else self.locality_name(x)
+
+    def x_param_at(self, e):
+        code = self.value(e.args[0])
+        if code is None:
+            return None
+        if type(code) is Unknown:
+            t = strip_optional(e.type)
+            return fact(t, code.deps, codes=self._codes(t), none=code.none)
+        return self.param_at(e.value, code, self.day)
 
     def x_month(self, e):
         x = self.value(e.args[0])

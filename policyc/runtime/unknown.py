@@ -156,7 +156,7 @@ def join(a, b, t: str, deps=NO_DEPS):
             hi = None if ahi is None or bhi is None else max(ahi, bhi)
             return Unknown(deps, lo=lo, hi=hi, none=none)
         return number(min(alo, blo), max(ahi, bhi), deps, none, t in WHOLE)
-    if t == "bool" or t.startswith("enum:") or t == "text":
+    if t == "bool" or t.startswith("enum:") or t in ("text", "locality"):
         pa, pb = possible(a_, t), possible(b_, t)
         return Unknown(deps, opts=None if pa is None or pb is None else pa | pb, none=none)
     if t.startswith("list:"):
@@ -177,7 +177,7 @@ def _widen(x, t: str, deps, none: bool):
         return Unknown(deps | x.deps, x.lo, x.hi, x.opts, none or x.none, x.sure, x.maybe)
     if t in NUMERIC or t == "date":
         return Unknown(deps, lo=x, hi=x, none=none)
-    if t == "bool" or t.startswith("enum:") or t == "text":
+    if t == "bool" or t.startswith("enum:") or t in ("text", "locality"):
         return Unknown(deps, opts=frozenset((x,)), none=none)
     if t.startswith("list:"):
         return Unknown(deps, sure=list(x), none=none)
