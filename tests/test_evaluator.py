@@ -74,7 +74,7 @@ def test_overrides_of_locality_and_date(evaluator):
     (lambda r: r["household"]["members"][0].update(monthly_income=Decimal("1.005")), "$.household.members[0].monthly_income", "两位小数"),
     (lambda r: r["household"].update(area="town"), "$.household.area", "urban | rural"),
     (lambda r: r["household"].update(assets_within_limit="yes"), "$.household.assets_within_limit", "true 或 false"),
-    (lambda r: r["household"]["members"][0].pop("age"), "$.household.members[0].age", "缺少必填字段"),
+    (lambda r: r["household"]["members"][0].pop("id"), "$.household.members[0].id", "缺少必填字段"),
     (lambda r: r["household"]["members"][0].update(disability_grade=5), "$.household.members[0].disability_grade", "0 至 4"),
     (lambda r: r["household"].update(members=[]), "$.household.members", "1 至"),
     (lambda r: r["household"].update(receiving_dibao={"monthly_amount": 1, "since": "2024-02-30"}), "$.household.receiving_dibao.since", "YYYY-MM-DD"),

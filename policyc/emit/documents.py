@@ -232,6 +232,9 @@ def site_files(c: Compilation, out: Path) -> dict[Path, bytes]:
     return files
 
 
+PENDING = "待补充"  # a result the known facts do not settle: never 否
+
+
 def _show(value, t: str, enums: dict) -> str:
     from ..runtime.values import fmt_value
     base = t[4:] if t.startswith("opt:") else t
@@ -265,18 +268,22 @@ def notice(decision: dict, bundle: dict, fmt: str) -> str:
         for oid in prog["outputs"]:
             d = defs[oid]
             prefix = ".".join(filter(None, (prog["id"], d["scope"]))) + "."
-            keys = oid[len(prefix):].split(".")
+            key = oid[len(prefix):]
             if d["scope"] is None:
                 value = out
-                for k in keys:
+                for k in key.split("."):
                     value = value.get(k) if isinstance(value, dict) else None
-                rows.append((d["name"], _show(value, d["type"], enums)))
+                shown = PENDING if key in out.get("undecided", ()) else _show(value, d["type"], enums)
+                rows.append((d["name"], shown))
             else:
                 for mid, mout in out.get("members", {}).items():
-                    members.setdefault(mid, {"rows": [], "reasons": mout.get("reasons", [])})
-                    members[mid]["rows"].append((d["name"], _show(mout.get(keys[-1]), d["type"], enums)))
+                    members.setdefault(mid, {"rows": [], "reasons": mout.get("reasons", []),
+                                             "missing": mout.get("missing_facts", [])})
+                    shown = PENDING if key in mout.get("undecided", ()) else _show(mout.get(key), d["type"], enums)
+                    members[mid]["rows"].append((d["name"], shown))
         programs.append({"name": prog["name"], "citations": "；".join(prog["citations"]), "rows": rows,
-                         "members": members, "reasons": out.get("reasons", [])})
+                         "members": members, "reasons": out.get("reasons", []),
+                         "missing": out.get("missing_facts", [])})
     return environment(fmt == "html").get_template(f"notice.{fmt}.j2").render(
         decision=decision, programs=programs, referrals=decision.get("referrals", []),
         illustrative=[t for t in decision["trace"] if t["illustrative"]], site={"title": "社会救助评估告知书"})

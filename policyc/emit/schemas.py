@@ -49,14 +49,32 @@ def _type_schema(m: Module, t: str, lo=None, hi=None) -> dict:
     return s
 
 
+# What leaving a field out, or writing null, means: the contract of unknown facts (issue 9).
+_ABSENT = {
+    "required": "必填。",
+    "none": "未提供或为 null 时按“无”处理。",
+    "unknown": "未提供或为 null 时按“未知”处理：取决于它的结果为 null（待补充），并列入 missing_facts。",
+    "unknown?": "未提供时按“未知”处理（取决于它的结果为 null，列入 missing_facts）；写 null 表示“无”。",
+}
+
+
+def _field_schema(m: Module, f) -> dict:
+    key = f.presence + ("?" if f.presence == "unknown" and is_optional(f.type) else "")
+    t = f.type if f.presence == "required" or is_optional(f.type) else "opt:" + f.type
+    s = dict(_type_schema(m, t, f.minimum, f.maximum), title=f.name)
+    s["description"] = (s.get("description", "") + "。" if s.get("description") else "") + _ABSENT[key]
+    s["x-absent"] = {"required": "error", "none": "none", "unknown": "unknown"}[f.presence]
+    return s
+
+
 def _record_defs(m: Module) -> dict:
     defs = {}
     for rec in m.records.values():
-        props = {}
-        for f in rec.fields:
-            props[f.id] = dict(_type_schema(m, f.type, f.minimum, f.maximum), title=f.name)
+        props = {f.id: _field_schema(m, f) for f in rec.fields}
         defs[rec.id] = {"type": "object", "title": rec.name, "additionalProperties": False,
-                        "required": [f.id for f in rec.fields if not is_optional(f.type)], "properties": props}
+                        "required": [f.id for f in rec.fields if f.presence == "required"], "properties": props}
+        if rec.requirements:
+            defs[rec.id]["x-requirements"] = [r.message for r in rec.requirements]
     return defs
 
 
@@ -64,12 +82,13 @@ def request_schema(m: Module, policy_id: str) -> dict:
     props = {"locality": {"type": ["string", "integer"], "title": "地区（6 位行政区划代码或地名）"},
              "date": dict(DATE, title="评估日期")}
     for inp in m.inputs:
-        props[inp.id] = dict(_type_schema(m, inp.type), title=inp.name)
+        props[inp.id] = _field_schema(m, inp)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://policyc.example/schemas/{policy_id}/household.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",
             "title": "救助评估请求", "type": "object", "additionalProperties": False,
-            "required": [i.id for i in m.inputs if not is_optional(i.type)], "properties": props,
+            "required": ["locality", "date"] + [i.id for i in m.inputs if i.presence == "required"],
+            "properties": props,
             "$defs": _record_defs(m)}
 
 
@@ -78,6 +97,12 @@ def decision_schema(m: Module, policy_id: str) -> dict:
     reason = {"type": "object", "required": ["rule", "citation", "text"], "additionalProperties": False,
               "properties": {"rule": {"type": "string"}, "citation": {"type": "string"},
                              "text": {"type": "string", "title": "理由（中文，含所用数值）"}}}
+    fact = {"type": "object", "required": ["path", "name"], "additionalProperties": False,
+            "properties": {"path": {"type": "string", "title": "请求中的位置（JSON 路径）"},
+                           "name": {"type": "string", "title": "事实名称"}}}
+    missing = {"type": "array", "items": fact, "title": "待补充的事实：只列出能改变尚未确定的结果的事实"}
+    undecided = {"type": "array", "items": {"type": "string"},
+                 "title": "尚未确定的输出（其值为 null，待补充 missing_facts 后确定）"}
     programs = {}
     for prog in m.programs:
         outputs = [by_id[o] for o in prog.outputs]
@@ -85,18 +110,26 @@ def decision_schema(m: Module, policy_id: str) -> dict:
         for scope in dict.fromkeys(o.scope for o in outputs if o.scope):
             member = _output_props(m, [o for o in outputs if o.scope == scope])
             member["reasons"] = {"type": "array", "items": reason, "title": "理由及依据"}
+            member["missing_facts"] = missing
+            member["undecided"] = undecided
             props[_container(m, scope)] = {
                 "type": "object", "title": f"按{m.records[scope].name}（以 id 为键）",
                 "additionalProperties": _object(member, m.records[scope].name)}
         props["reasons"] = {"type": "array", "items": reason, "title": "理由及依据"}
+        props["missing_facts"] = missing
+        props["undecided"] = undecided
         programs[prog.id] = _object(props, prog.name)
-    referral = {"type": "object", "required": ["program", "item", "item_id", "member", "amount", "citation"],
+    referral = {"type": "object", "required": ["program", "item", "item_id", "member", "amount", "citation",
+                                               "status", "missing_facts"],
                 "additionalProperties": False,
                 "properties": {"program": {"type": "string"}, "item": {"type": "string", "title": "救助事项"},
                                "item_id": {"type": "string"}, "member": {"type": ["string", "null"]},
                                "amount": {"anyOf": [{"type": "number", "minimum": 0, "multipleOf": 0.01},
                                                     {"type": "null"}]},
-                               "citation": {"type": "string"}}}
+                               "citation": {"type": "string"},
+                               "status": {"enum": ["due", "unknown"],
+                                          "title": "due：应当转介；unknown：条件尚未确定，待补充 missing_facts"},
+                               "missing_facts": missing}}
     trace_item = {"type": "object", "required": ["id", "name", "value", "unit", "effective_from", "jurisdiction", "level",
                                                  "illustrative", "provenance", "citation", "defined_at"],
                   "properties": {"id": {"type": "string"}, "name": {"type": "string"},
@@ -110,7 +143,7 @@ def decision_schema(m: Module, policy_id: str) -> dict:
             "$id": f"https://policyc.example/schemas/{policy_id}/decision.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",
             "title": "救助评估决定", "type": "object", "additionalProperties": False,
-            "required": ["bundle", "locality", "date", "programs", "referrals", "trace"],
+            "required": ["bundle", "locality", "date", "programs", "referrals", "missing_facts", "trace"],
             "properties": {
                 "bundle": {"type": "object", "required": ["id", "version", "sha256"],
                            "properties": {"id": {"type": "string"}, "version": {"type": "string"},
@@ -122,6 +155,7 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                 "programs": {"type": "object", "additionalProperties": False, "properties": programs,
                              "description": "全部程序；请求只评估部分程序时，只有这些程序"},
                 "referrals": {"type": "array", "items": referral, "title": "专项救助转介"},
+                "missing_facts": dict(missing, title="全部待补充的事实（各程序、成员和转介所缺事实的并集）"),
                 "trace": {"type": "array", "items": trace_item, "title": "所用参数及来源"}}}
 
 
@@ -134,11 +168,11 @@ def _output_props(m: Module, outputs) -> dict:
     """Output schemas, nested by dotted keys (recheck.next_date)."""
     props: dict = {}
     for d in outputs:
-        schema = _type_schema(m, d.type)
+        schema = _type_schema(m, "opt:" + strip_optional(d.type))  # null: 无, or not yet decided (see undecided)
         if strip_optional(d.type).startswith("money"):
-            schema = {"anyOf": [dict(schema["anyOf"][0], multipleOf=0.01), {"type": "null"}]} \
-                if is_optional(d.type) else dict(schema, multipleOf=0.01)
-        schema = dict(schema, title=d.name, description=type_name(d.type, m.enums))
+            schema = {"anyOf": [dict(schema["anyOf"][0], multipleOf=0.01), {"type": "null"}]}
+        schema = dict(schema, title=d.name, description=type_name(d.type, m.enums)
+                      + "；尚未确定时为 null（见 undecided）")
         node = props
         *parents, leaf = d.key.split(".")
         for p in parents:

@@ -376,6 +376,14 @@ class RulesCodegen:
                         stack.append(node.value)
         return [d for d in self.m.definitions if d.id in seen]
 
+    @staticmethod
+    def _reads_others(d: Definition, group: list[Definition]) -> bool:
+        """Whether `d` reads a definition of `group` for another record than its own (e.g. the other members of
+        the household): those values must all be computed, in a loop of their own, before `d`'s loop."""
+        ids = {g.id for g in group}
+        return any(n.op == "field" and n.value in ids and not (n.args[0].op == "elem" and n.args[0].value == "self")
+                   for n in d.expr.walk())
+
     def generate(self, only: tuple[str, ...] | None = None) -> str:
         """The evaluation function for every program, or only for the programs named in `only`."""
         m = self.m
@@ -383,7 +391,7 @@ class RulesCodegen:
         body: list[str] = []
         group: list[Definition] = []
         for d in self.needed(selected):
-            if group and (d.scope is None or d.scope != group[-1].scope):
+            if group and (d.scope is None or d.scope != group[-1].scope or self._reads_others(d, group)):
                 self.definitions(group, body)
                 group = []
             group.append(d)

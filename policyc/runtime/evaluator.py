@@ -365,7 +365,7 @@ class Evaluator:
         inputs, unknown = self._convert_request(request)
         values_, entries, trace, event = self.params_at(juris["code"], day)
         if self._has_requirements:
-            broken = self._partial.broken_requirements(inputs, values_, day, juris["code"])
+            broken = self._partial.fork().broken_requirements(inputs, values_, day, juris["code"])
             if broken:
                 raise InputError(broken)
         if overrides:
@@ -381,7 +381,7 @@ class Evaluator:
         try:
             with decimal.localcontext(_CONTEXT):
                 if unknown or interpret:
-                    results, referrals = self._partial.evaluate(inputs, values_, day, juris["code"], event,
+                    results, referrals = self._partial.fork().evaluate(inputs, values_, day, juris["code"], event,
                                                                 None if programs is None else set(programs))
                     missing = self._finish_partial(results, referrals, unknown, request)
                 else:

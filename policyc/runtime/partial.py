@@ -10,13 +10,14 @@ is reported as null with the facts it depends on (`missing_facts`).
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 from decimal import Decimal
 
 from ..ir import MONEY, Definition, Expr, Module, strip_optional
 from . import values
-from .unknown import (INF, NINF, NO_DEPS, NUMERIC, UNKNOWN_BOOL, WHOLE, Unknown, bounds, date_bounds, dates, deps_of, fact,
-                      join, list_parts, may_be_none, number, possible, truth)
+from .unknown import (INF, NINF, NO_DEPS, NUMERIC, UNKNOWN_BOOL, WHOLE, Unknown, bounds, date_bounds, dates,
+                      deps_of, fact, join, list_parts, may_be_none, number, possible)
 
 _DECIMAL_TYPES = MONEY | {"ratio", "percent", "number"}
 _ORDER = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
@@ -25,11 +26,6 @@ _ORDER = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b
 
 class _Speculative(Exception):
     """Raised inside a branch that may not be taken: the branch's value is then simply unknown."""
-
-
-def _ext(x):
-    """A finite bound, or ±Infinity, as something that orders with Decimals and ints."""
-    return x
 
 
 def _mul(a, b):
@@ -56,34 +52,72 @@ class PartialEvaluator:
         self.locality_name = locality_name
         self.labels = {e.id: dict(e.members) for e in module.enums.values()}
         self._lits: dict[int, object] = {}
+        self._step_cache: dict = {}
+        self._needed_cache: dict = {}
+        self._inst_cache: dict = {}
+        self.R = None
+
+    def fork(self) -> "PartialEvaluator":
+        """An interpreter for one request: its own request state, the module's caches shared (thread-safe use:
+        one fork per evaluation)."""
+        clone = copy.copy(self)
+        clone._inst_cache = {}
+        return clone
 
     # ── the request ──────────────────────────────────────────────────────────────────
+    def _steps(self, record_id: str) -> list[list[tuple[str, str]]]:
+        """Access paths from the inputs to every place a record of this type occurs (computed once)."""
+        hit = self._step_cache.get(record_id)
+        if hit is not None:
+            return hit
+        found: list[list[tuple[str, str]]] = []
+
+        def visit(t: str, steps: list, depth: int) -> None:
+            t = strip_optional(t)
+            if depth > 6:
+                return
+            if t.startswith("list:"):
+                visit(t[5:], steps + [("each", "")], depth + 1)
+            elif t.startswith("record:"):
+                if t[7:] == record_id:
+                    found.append(steps)
+                for f in self.m.records[t[7:]].fields:
+                    visit(f.type, steps + [("field", f.id)], depth + 1)
+
+        for inp in self.m.inputs:
+            visit(inp.type, [("field", inp.id)], 0)
+        self._step_cache[record_id] = found
+        return found
+
     def instances(self, R: dict, record_id: str, paths: bool = False) -> list[tuple]:
         """Every record of this type in the request whose value is known, with the list field it is in (and,
         with `paths`, its JSON path)."""
+        key = (record_id, paths)
+        hit = self._inst_cache.get(key) if R is self.R else None
+        if hit is not None:
+            return hit
         found: list[tuple] = []
-
-        def visit(value, t: str, container: str, path: str, depth: int) -> None:
-            t = strip_optional(t)
-            if depth > 6 or value is None or type(value) is Unknown:
-                return
-            if t.startswith("list:"):
-                for n, item in enumerate(value):
-                    visit(item, t[5:], container, f"{path}[{n}]", depth + 1)
-            elif t.startswith("record:"):
-                rec = self.m.records[t[7:]]
-                if rec.id == record_id:
-                    found.append((value, container, path) if paths else (value, container))
-                for f in rec.fields:
-                    visit(value.get(f.id), f.type, f.id, f"{path}.{f.id}", depth + 1)
-
-        for inp in self.m.inputs:
-            visit(R.get(inp.id), inp.type, "", f"$.{inp.id}", 0)
+        for steps in self._steps(record_id):
+            level = [(R, "", "$")]
+            for kind, name in steps:
+                nxt = []
+                for value, container, path in level:
+                    if kind == "field":
+                        v = value.get(name) if type(value) is dict else None
+                        if v is not None and type(v) is not Unknown:
+                            nxt.append((v, name, f"{path}.{name}"))
+                    elif type(value) is list:
+                        nxt.extend((item, container, f"{path}[{n}]") for n, item in enumerate(value))
+                level = nxt
+            found.extend(level if paths else [(v, c) for v, c, _ in level])
+        if R is self.R:
+            self._inst_cache[key] = found
         return found
 
     def broken_requirements(self, R: dict, P: dict, day, locality) -> list[tuple[str, str]]:
         """(JSON path, message) for every record that breaks a 要求 of its type; unknown facts break nothing."""
         self.R, self.P, self.day, self.loc, self.event = R, P, day, locality, None
+        self._inst_cache = {}
         self.env, self.spec = {}, 0
         problems = []
         for rec in self.m.records.values():
@@ -102,11 +136,15 @@ class PartialEvaluator:
         value the request paths it depends on: (results, referrals, missing) with `missing` holding, for each
         program, member and referral, a frozenset of paths under the key `_missing` (removed by the caller)."""
         self.R, self.P, self.day, self.loc, self.event = R, P, day, locality, event
+        self._inst_cache = {}
         self.env: dict[str, object] = {}
         self.spec = 0
         self.defs: dict[str, object] = {}
         selected = [p for p in self.m.programs if only is None or p.id in only]
-        for d in self._needed(selected):
+        key = tuple(p.id for p in selected)
+        if key not in self._needed_cache:
+            self._needed_cache[key] = self._needed(selected)
+        for d in self._needed_cache[key]:
             if d.scope is None:
                 self.defs[d.id] = self.value(d.expr)
             else:
@@ -555,8 +593,7 @@ class PartialEvaluator:
         out = options[0]
         for o in options[1:]:
             out = join(out, o, t, deps)
-        return join(out, out, t, deps) if type(out) is not Unknown else Unknown(
-            out.deps | deps, out.lo, out.hi, out.opts, out.none, out.sure, out.maybe)
+        return out
 
     def _fail(self, message: str):
         if self.spec:
@@ -615,7 +652,7 @@ class PartialEvaluator:
             upper = rows[i + 1][0] if i + 1 < len(rows) else INF
             if bound <= hi and upper > lo:
                 found.append(value)
-        return number(min(found), max(found), key.deps)
+        return number(min(found), max(found), key.deps, whole=strip_optional(e.type) in WHOLE)
 
     # lists
     def _each(self, e, items):
@@ -711,11 +748,3 @@ class PartialEvaluator:
         if not maybe and not any(type(v) is Unknown for v in got_sure):
             return got_sure
         return Unknown(deps | deps_of(*got_sure, *got_maybe), sure=got_sure, maybe=got_maybe)
-
-
-def truth_of(x):
-    """True, False or None (undecided): for callers outside the interpreter."""
-    return x if type(x) is bool else None
-
-
-__all__ = ["PartialEvaluator", "Unknown", "truth", "dates"]

@@ -9,7 +9,6 @@ lies within what the operation returns. So a result that comes out known is deci
 """
 from __future__ import annotations
 
-import datetime as _dt
 from decimal import Decimal
 
 INF = Decimal("Infinity")
@@ -121,15 +120,6 @@ def possible(x, t: str):
 
 def may_be_none(x) -> bool:
     return x is None or (type(x) is Unknown and x.none)
-
-
-def truth(opts, deps):
-    """A 是否 from its possible values."""
-    if opts == {True}:
-        return True
-    if opts == {False}:
-        return False
-    return Unknown(deps, opts=frozenset((True, False)))
 
 
 UNKNOWN_BOOL = frozenset((True, False))

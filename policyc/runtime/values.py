@@ -50,15 +50,19 @@ def lookup_brackets(rows, key):
 
 
 def fmt_number(value) -> str:
-    """A number as people write it, to the fen and without needless zeros: 650, 333.33, 1.5."""
+    """A number as people write it, to the fen and without needless zeros: 650, 1.5. A figure with more
+    decimals (a per-capita income 2459.99 ÷ 3) is shown rounded with 约 (约820), so that a reason never reads as
+    if it contradicted its comparison ("人均820元，低于标准820元")."""
     if type(value) is not Decimal:
         return str(value)
     text = str(value)
     dot = text.find(".")
     if "E" not in text and (dot < 0 or len(text) - dot <= 3):  # already at most two decimals
         return text.rstrip("0").rstrip(".") if dot >= 0 else text
-    text = format(value.quantize(FEN, rounding=ROUND_HALF_UP), "f")
-    return text.rstrip("0").rstrip(".")
+    rounded = value.quantize(FEN, rounding=ROUND_HALF_UP)
+    text = format(rounded, "f")
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return text if rounded == value else "约" + text
 
 
 def fmt_date(day: _dt.date) -> str:
