@@ -301,7 +301,7 @@ def _extend(children):
 trees = st.recursive(leaves, _extend, max_leaves=12)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=5000, deadline=None)
 @given(trees)
 def test_the_rendering_reads_back_as_the_same_tree(tree):
     text = render(tree)

@@ -205,3 +205,64 @@ def test_filling_in_missing_facts_never_contradicts_a_decided_result(evaluator, 
                 assert_consistent(partial, exact, dropped, f"{case['name']} round {round_}")
                 checked += 1
     assert checked > 200
+
+
+# ── the request contract ─────────────────────────────────────────────────────────────────
+def _one(**member):
+    base = {"id": "A", "age": 40, "monthly_income": 300, "earned_income": 300}
+    base.update(member)
+    return {"locality": "140105", "date": "2024-07-01", "household": {"area": "urban", "members": [base]}}
+
+
+def test_only_structure_is_required_and_left_out_facts_are_named(evaluator):
+    decision = evaluator.evaluate({"locality": "140105", "date": "2024-07-01",
+                                   "household": {"members": [{"id": "A"}]}})
+    paths = {f["path"] for f in decision["missing_facts"]}
+    assert "$.household.members[0].monthly_income" in paths and "$.household.area" in paths
+    assert all(f["name"] for f in decision["missing_facts"])
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate({"locality": "140105", "date": "2024-07-01", "household": {"members": [{"age": 3}]}})
+    assert err.value.problems[0][0] == "$.household.members[0].id"
+
+
+def test_duplicate_member_ids_are_an_input_error_naming_both_paths(evaluator):
+    req = _one()
+    req["household"]["members"].append({"id": "A", "age": 70})
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(req)
+    path, message = err.value.problems[0]
+    assert path == "$.household.members[1].id" and "$.household.members[0].id" in message
+
+
+def test_earned_income_above_monthly_income_is_an_input_error(evaluator):
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(_one(monthly_income=300, earned_income=300.01))
+    assert err.value.problems[0][0] == "$.household.members[0].earned_income"
+    evaluator.evaluate(_one(monthly_income=300, earned_income=300))  # equal is fine
+    evaluator.evaluate(_one(monthly_income=300, earned_income=None))  # unknown breaks nothing
+
+
+def test_a_locality_field_must_name_a_place_and_is_read_as_its_code(evaluator):
+    req = _one()
+    req["incident"] = {"type": "emergency", "severity": 1, "cost": 100, "case_by_case": False, "occurred_in": "abc"}
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(req)
+    assert err.value.problems == [("$.incident.occurred_in", "未知的地区“abc”")]
+    req["incident"]["occurred_in"] = "太原市小店区"
+    assert evaluator.convert(req)["incident"]["occurred_in"] == "140105"
+
+
+def test_the_callers_decimal_context_does_not_change_a_decision(evaluator, bundle):
+    import decimal
+    rng = random.Random(5)
+    reqs = [complete(evaluator, r, rng) for _, r in _cases(bundle, evaluator)[:30]]
+    before = []
+    for r in reqs:
+        try:
+            before.append(jsonio.dumps(_strip(evaluator.evaluate(copy.deepcopy(r)))))
+        except (InputError, RuntimeFault):
+            before.append(None)
+    with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_DOWN)):
+        for r, b in zip(reqs, before):
+            if b is not None:
+                assert jsonio.dumps(_strip(evaluator.evaluate(copy.deepcopy(r)))) == b

@@ -342,7 +342,12 @@ class Evaluator:
         `overrides` replaces parameter values (example cases use it to exercise other settings);
         `programs` limits the evaluation to those programs (and what they depend on), e.g. ("dibao",).
         Requests with unknown facts go to the interpreter (`partial.py`); `interpret` sends complete ones there
-        too (the reference semantics, for testing the compiled evaluator against it)."""
+        too (the reference semantics, for testing the compiled evaluator against it). The caller's decimal
+        context plays no part: evaluation runs in a context of its own."""
+        with decimal.localcontext(_CONTEXT):
+            return self._decide(request, locality, date, overrides, programs, interpret)
+
+    def _decide(self, request, locality, date, overrides, programs, interpret) -> dict:
         if not isinstance(request, dict):
             raise InputError([("$", "请求应为 JSON 对象")])
         loc = locality if locality is not None else request.get("locality")
@@ -379,14 +384,13 @@ class Evaluator:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
         try:
-            with decimal.localcontext(_CONTEXT):
-                if unknown or interpret:
-                    results, referrals = self._partial.fork().evaluate(inputs, values_, day, juris["code"], event,
-                                                                None if programs is None else set(programs))
-                    missing = self._finish_partial(results, referrals, unknown, request)
-                else:
-                    results, referrals = function(inputs, values_, day, juris["code"], event)
-                    missing = []
+            if unknown or interpret:
+                results, referrals = self._partial.fork().evaluate(inputs, values_, day, juris["code"], event,
+                                                                   None if programs is None else set(programs))
+                missing = self._finish_partial(results, referrals, unknown, request)
+            else:
+                results, referrals = function(inputs, values_, day, juris["code"], event)
+                missing = []
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
