@@ -88,20 +88,22 @@ def test_coverage_accounts_for_every_article():
     rows = coverage(compile_policy(ROOT / "policies" / "shanxi", Reporter()))
     by = {r.citation: r for r in rows}
     assert len(rows) == 27 and all(r.status != "unaccounted" for r in rows)
-    assert by["二(二)6"].status == "encoded" and "tekun.member.eligible_rule" in by["二(二)6"].rules
-    assert by["二(六)20"].status == "not_computable" and "12345" in by["二(六)20"].reason
+    assert by["二(二)6"].status == "partly" and by["二(二)6"].rules
+    assert by["二(六)20"].status == "partly_computable" and "12345" in by["二(六)20"].reason
+    assert by["三(一)"].status == "not_computable" and not by["三(一)"].rules
     assert by["二(五)19"].status == "partly" and by["二(五)19"].parameters == ["funding.purchase_cap_ratio"]
 
 
 def test_coverage_fails_on_an_unaccounted_or_contradicted_article(policy_copy):
     manifest = policy_copy / "policy.yaml"
-    edit(manifest, "      二(六)20: {heading: 建立完善主动发现机制, status: not_computable, reason: 主动发现机制和12345热线受理，属于服务渠道}",
-         "      二(六)20: 建立完善主动发现机制")
-    edit(manifest, "      二(二)5: 完善最低生活保障制度", "      二(二)5: {heading: 完善最低生活保障制度, status: not_computable, reason: x}")
+    edit(manifest, "      三(一): {heading: 强化责任落实, status: not_computable, reason: 本条规定党委、政府的责任、部门分工和资金保障，属于组织责任，没有可计算的条件或标准}",
+         "      三(一): 强化责任落实")
+    edit(manifest, "      二(二)5: {heading: 完善最低生活保障制度, status: partly,",
+         "      二(二)5: {heading: 完善最低生活保障制度, status: not_computable,")
     proc = subprocess.run([sys.executable, "-m", "policyc", "coverage", "--policy", policy_copy],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1
-    assert "E0505" in proc.stderr and "二(六)20" in proc.stderr and "E0506" in proc.stderr
+    assert "E0505" in proc.stderr and "三(一)" in proc.stderr and "E0506" in proc.stderr
 
 
 def test_citing_an_article_that_does_not_exist_fails(policy_copy):

@@ -43,6 +43,7 @@ PRECEDENCE = {
     "neg": NEG, "map": NEG,  # “负…”, “…各自的…” (open at the end)
     "field": POSTFIX, "per_month": POSTFIX, "per_year": POSTFIX, "default": POSTFIX, "round": POSTFIX,
     "month": POSTFIX, "locality_name": POSTFIX, "sum": POSTFIX, "count": POSTFIX, "filter": POSTFIX,
+    "param_at": POSTFIX,
 }  # everything else (names, literals, 按…查得的…的数额) is an atom
 
 
@@ -78,6 +79,7 @@ class Renderer:
         self.params = params  # id -> Param (compiler) for names and units
         self.defs = {d.id: d for d in module.definitions}
         self.inputs = {i.id: i for i in module.inputs}
+        self._inside = 0  # depth of 合计/任一/… being rendered
 
     # ── expressions ──────────────────────────────────────────────────────────────────
     def expr(self, e: Expr, need: int = 0) -> str:
@@ -127,7 +129,7 @@ class Renderer:
         elif e.value in self.defs:
             name = self.defs[e.value].name
         if obj.op == "elem":
-            return name
+            return f"本人的{name}" if obj.value == "self" and self._inside else name
         return f"{self.expr(obj, POSTFIX)}的{name}"
 
     def r_eval_date(self, e: Expr) -> str:
@@ -172,7 +174,7 @@ class Renderer:
     def r_not(self, e):
         inner = e.args[0]
         if inner.op == "present":
-            return f"未提供{self.expr(inner.args[0], POSTFIX)}"
+            return f"{self.expr(inner.args[0], POSTFIX)}为无"
         return f"并非{self.expr(inner, NOT)}"
 
     def r_if(self, e):
@@ -180,10 +182,14 @@ class Renderer:
         return f"如果{self.expr(c, IF + 1)}，为{self.expr(a, IF + 1)}；否则{self.expr(b, IF)}"
 
     def r_present(self, e):
-        return f"已提供{self.expr(e.args[0], POSTFIX)}"
+        return f"{self.expr(e.args[0], POSTFIX)}不为无"
 
     def r_default(self, e):
-        return f"{self.expr(e.args[0], POSTFIX)}（未提供时为{self.expr(e.args[1])}）"
+        cite = f"，依据{e.value}" if e.value else ""
+        return f"{self.expr(e.args[0], POSTFIX)}（为无时取{self.expr(e.args[1])}{cite}）"
+
+    def r_param_at(self, e):
+        return f"{self.expr(e.args[0], POSTFIX)}当地的{self.params[e.value].name}"
 
     def r_min(self, e):
         return "、".join(self.expr(a, OR) for a in e.args) + "中的较小者"
@@ -207,7 +213,11 @@ class Renderer:
     def _each(self, e, need: int) -> tuple[str, str | None]:
         """The list (“申请家庭的成员”) and what is computed or tested for each of its items."""
         lst = self.expr(e.args[0], POSTFIX)
-        body = self.expr(e.args[1], need) if len(e.args) > 1 else None
+        self._inside += 1  # bare names now mean each item; the record a per-record rule is for is 本人
+        try:
+            body = self.expr(e.args[1], need) if len(e.args) > 1 else None
+        finally:
+            self._inside -= 1
         return lst, body
 
     def r_sum(self, e):

@@ -140,7 +140,10 @@ class Documents:
             params = [{"id": p.id, "name": p.name, "unit": p.unit, "timeline": self.timeline(p, code),
                        "description": p.description}
                       for p in sorted(params_by_article.get(art.citation, []), key=lambda p: p.id)]
-            status = art.status or ("encoded" if self.rules_by_article.get(art.citation) or params else None)
+            cited = bool(self.rules_by_article.get(art.citation) or params)
+            status = art.status or ("encoded" if cited else None)
+            if status == "partly" and not cited:
+                status = "partly_computable"
             sections[-1]["articles"].append({
                 "citation": art.citation, "heading": art.heading, "status": status, "reason": art.reason,
                 "rules": self.rules_by_article.get(art.citation, []), "params": params})
