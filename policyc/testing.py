@@ -130,7 +130,7 @@ def _output_keys(ev: Evaluator, prog) -> list[str]:
         else:
             keys.extend(f.id for r in ev.module.records.values() for f in r.fields
                         if f.type.endswith(f"list:record:{d.scope}"))
-    return list(dict.fromkeys(keys + ["reasons"]))
+    return list(dict.fromkeys(keys + ["reasons", "missing_facts", "undecided"]))
 
 
 def run_case(ev: Evaluator, case: dict) -> CaseResult:

@@ -99,7 +99,7 @@ def number(lo, hi, deps, none=False, whole=False):
     """A number within [lo, hi] (±Infinity: unbounded): known when the bounds meet. `whole` for the types held
     as int (整数, 人, 岁, 月, 年)."""
     if lo == hi and not none and (type(lo) is not Decimal or lo.is_finite()):
-        return int(lo) if whole else lo
+        return int(lo) if whole else Decimal(lo)
     return Unknown(deps, lo=None if lo == NINF else Decimal(lo), hi=None if hi == INF else Decimal(hi), none=none)
 
 
