@@ -31,6 +31,7 @@ class _Frozen(dict):
 # Decisions never depend on the caller's decimal context: every evaluation runs in this one.
 _CONTEXT = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
                            traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+_INDEX = re.compile(r"\[\d+\]")
 _STEP = re.compile(r"\.([a-z_][a-z0-9_]*)|\[(\d+)\]")
 
 _INHERIT = object()  # a city or county value that defers to the level above from its date on
@@ -111,7 +112,9 @@ class Evaluator:
         self._convert = self._compile(self.inputs_source, dict(HELPERS, locality=self._locality_input), "convert",
                                       "<policyc inputs>")
         self._has_requirements = any(r.requirements for r in self.module.records.values())
+        self._order = {p.id: i for i, p in enumerate(self.module.programs)}
         self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"], self.param_at)
+        self._reads = {p.id: self._partial.reads(p) for p in self.module.programs}
 
     @staticmethod
     def _compile(source: str, namespace: dict, name: str, filename: str):
@@ -336,6 +339,22 @@ class Evaluator:
         self._variants[key] = variant
         return variant
 
+    def _mixed(self, inputs, values_, day, code, event, programs, unknown, request):
+        """A request with unknown facts: the programs that read none of them run compiled, the others in the
+        interpreter; results and referrals in the order a single evaluation gives them."""
+        keys = {_INDEX.sub("", p[2:]) for p in unknown}
+        selected = [p for p in self.program_ids if programs is None or p in programs]
+        dirty = [p for p in selected if not keys.isdisjoint(self._reads[p])]
+        clean = [p for p in selected if p not in dirty]
+        results, referrals = {}, []
+        if clean:
+            results, referrals = self._variant(clean)[0](inputs, values_, day, code, event)
+        partial, more = self._partial.fork().evaluate(inputs, values_, day, code, event, set(dirty))
+        missing = self._finish_partial(partial, more, unknown, request)
+        results.update(partial)
+        referrals = sorted(referrals + more, key=lambda r: self._order[r["program"]])
+        return {p: results[p] for p in selected}, referrals, missing
+
     def evaluate(self, request, locality=None, date=None, overrides: dict | None = None, programs=None,
                  interpret: bool = False) -> dict:
         """request: the parsed JSON object; `locality` and `date` override the request's own;
@@ -384,10 +403,13 @@ class Evaluator:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
         try:
-            if unknown or interpret:
+            if interpret:
                 results, referrals = self._partial.fork().evaluate(inputs, values_, day, juris["code"], event,
                                                                    None if programs is None else set(programs))
                 missing = self._finish_partial(results, referrals, unknown, request)
+            elif unknown:
+                results, referrals, missing = self._mixed(inputs, values_, day, juris["code"], event, programs,
+                                                          unknown, request)
             else:
                 results, referrals = function(inputs, values_, day, juris["code"], event)
                 missing = []

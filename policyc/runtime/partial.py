@@ -89,6 +89,36 @@ class PartialEvaluator:
         self._step_cache[record_id] = found
         return found
 
+    def reads(self, program) -> frozenset[str]:
+        """Every request field the program's results may read, as index-free paths with all their prefixes
+        (`household`, `household.members`, `household.members.age`, …): a fact left out elsewhere cannot change
+        them, so such a program can be decided by the compiled evaluator."""
+        fields: set[tuple[str, str]] = set()
+        inputs: set[str] = set()
+        for d in self._needed([program]):
+            exprs = [d.expr] + ([d.amount] if d.amount is not None else [])
+            for reason in d.reasons:
+                exprs += [x for x in reason.parts if not isinstance(x, str)]
+                exprs += [reason.only_if] if reason.only_if is not None else []
+            for e in exprs:
+                for n in e.walk():
+                    if n.op == "input":
+                        inputs.add(n.value)
+                    elif n.op == "field":
+                        rec = strip_optional(n.args[0].type)
+                        if rec.startswith("record:") and self.m.records[rec[7:]].field(n.value) is not None:
+                            fields.add((rec[7:], n.value))
+        out: set[str] = set(inputs)
+        for rec_id, fid in fields:
+            for steps in self._steps(rec_id):
+                path = ".".join(name for kind, name in steps if kind == "field")
+                out.add(f"{path}.{fid}")
+        prefixes = set()
+        for path in out:
+            parts = path.split(".")
+            prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        return frozenset(prefixes)
+
     def instances(self, R: dict, record_id: str, paths: bool = False) -> list[tuple]:
         """Every record of this type in the request whose value is known, with the list field it is in (and,
         with `paths`, its JSON path)."""
@@ -316,7 +346,7 @@ class PartialEvaluator:
 
     # ── expressions ─────────────────────────────────────────────────────────────────
     def value(self, e: Expr):
-        return getattr(self, "x_" + e.op)(e)
+        return self._ops[e.op](self, e)
 
     def x_lit(self, e: Expr):
         key = id(e)
@@ -748,3 +778,7 @@ class PartialEvaluator:
         if not maybe and not any(type(v) is Unknown for v in got_sure):
             return got_sure
         return Unknown(deps | deps_of(*got_sure, *got_maybe), sure=got_sure, maybe=got_maybe)
+
+
+PartialEvaluator._ops = {name[2:]: getattr(PartialEvaluator, name) for name in dir(PartialEvaluator)
+                         if name.startswith("x_")}
