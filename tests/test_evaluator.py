@@ -147,8 +147,9 @@ def test_all_programs_validate_against_the_decision_schema(bundle, evaluator):
 
 
 def test_per_member_outputs_and_referrals(evaluator):
-    req = request([member("A", 500), dict(member("B", 200, 0, age=75, capacity="none"), supporters=[],
-                                           self_care_unmet_items=2, support_mode="dispersed")])
+    req = request([dict(member("A", 500), relation="other"),
+                   dict(member("B", 200, 0, age=75, capacity="none"), supporters=[], relation="applicant",
+                        self_care_unmet_items=2, support_mode="dispersed")])
     out = evaluator.evaluate(req)
     b = out["programs"]["tekun"]["members"]["B"]
     assert (b["eligible"], b["category"], b["care_tier"], b["monthly_amount"]) == (True, "elderly", "partial", 1190)
@@ -187,8 +188,9 @@ def test_evaluate_json_is_the_decision_as_exact_json(evaluator):
 
 
 def test_evaluating_a_subset_of_programs_gives_the_same_results(evaluator, bundle):
-    req = request([member("A", 500), dict(member("B", 200, 0, age=75, capacity="none"), supporters=[],
-                                           self_care_unmet_items=2, support_mode="dispersed")])
+    req = request([dict(member("A", 500), relation="other"),
+                   dict(member("B", 200, 0, age=75, capacity="none"), supporters=[], relation="applicant",
+                        self_care_unmet_items=2, support_mode="dispersed")])
     full = evaluator.evaluate(req)
     only = evaluator.evaluate(req, programs=["dibao"])
     assert list(only["programs"]) == ["dibao"] and only["programs"]["dibao"] == full["programs"]["dibao"]
