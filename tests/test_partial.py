@@ -46,7 +46,7 @@ ITEMS = h("items", "list:record:item")
 
 
 def partial(exprs: dict[str, Expr], house: dict) -> dict:
-    ev = PartialEvaluator(module(exprs), lambda c: c, lambda *a: None)
+    ev = PartialEvaluator(module(exprs), lambda c: c)
     results, _ = ev.fork().evaluate({"house": house}, {}, DAY, "140000", None)
     return results["t"]
 
@@ -138,7 +138,7 @@ def houses():
 
 def compiled(exprs: dict[str, Expr]):
     m = module(exprs)
-    namespace = dict(evaluator_module._RULE_GLOBALS, locality_name=lambda c: c, param_at=None)
+    namespace = dict(evaluator_module._RULE_GLOBALS, locality_name=lambda c: c)
     exec(compile(RulesCodegen(m).generate(), "<test>", "exec"), namespace)
     return namespace["evaluate"]
 
@@ -185,7 +185,7 @@ def test_decided_results_hold_for_every_completion(money, cond, house, refills, 
             else:
                 complete[key] = refill[key]
         try:
-            exact = run({"house": complete}, {}, DAY, "140000", None)[0]["t"]
+            exact = run({"house": complete}, {}, DAY, "140000", None, None)[0]["t"]
         except ArithmeticError:
             continue
         for key in ("money", "cond"):

@@ -138,7 +138,10 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                                  "level": {"enum": ["province", "city", "county", "case"]},
                                  "illustrative": {"type": "boolean", "title": "示例值（无正式来源）"},
                                  "provenance": {"type": "object", "title": "来源文件，或示例值说明"},
-                                 "citation": {"type": "string"}, "defined_at": {"type": "string"}}}
+                                 "citation": {"type": "string"}, "defined_at": {"type": "string"},
+                                 "at": {"type": "object", "required": ["code", "name"],
+                                        "title": "在另一地区读取的取值（地区参数），如急难发生地",
+                                        "properties": {"code": {"type": "string"}, "name": {"type": "string"}}}}}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://policyc.example/schemas/{policy_id}/decision.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",

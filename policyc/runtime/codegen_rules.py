@@ -99,7 +99,7 @@ class RulesCodegen:
         return f"locality_name({self.expr(e.args[0])})"
 
     def x_param_at(self, e: Expr) -> str:
-        return self._nullable(e, lambda code: f"param_at({e.value!r}, {code}, EVAL_DATE)")
+        return self._nullable(e, lambda code: f"AT({e.value!r}, {code})")
 
     def x_month(self, e: Expr) -> str:
         return f"{self.expr(e.args[0])}.month"
@@ -428,7 +428,7 @@ class RulesCodegen:
                     for ref in refs:
                         if ref.scope == scope:
                             self.referral(ref, indent, out)
-        head = ["def evaluate(R, P, EVAL_DATE, LOCALITY, EVENT):"]
+        head = ["def evaluate(R, P, EVAL_DATE, LOCALITY, EVENT, AT):"]
         head += [f"    i_{inp.id} = R[{inp.id!r}]" for inp in m.inputs]
         head += [f"    {name} = P[{pid!r}]" for pid, name in self.params.items()]
         src = "\n".join(

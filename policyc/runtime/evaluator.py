@@ -105,7 +105,7 @@ class Evaluator:
         self.inputs_source = InputCodegen(self.module).generate()
         names = {code: j["full_name"] for code, j in self.jurisdictions.items()}
         self._rule_globals = dict(_RULE_GLOBALS, locality_name=lambda code: None if code is None
-                                  else names.get(code, code), param_at=self.param_at)
+                                  else names.get(code, code))
         self._evaluate = self._compile(self.rules_source, dict(self._rule_globals), "evaluate", "<policyc rules>")
         self.program_ids = [p.id for p in self.module.programs]
         self._variants: dict = {None: (self._evaluate, self._program_params, None)}
@@ -113,7 +113,7 @@ class Evaluator:
                                       "<policyc inputs>")
         self._has_requirements = any(r.requirements for r in self.module.records.values())
         self._order = {p.id: i for i, p in enumerate(self.module.programs)}
-        self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"], self.param_at)
+        self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"])
         self._reads = {p.id: self._partial.reads(p) for p in self.module.programs}
 
     @staticmethod
@@ -149,14 +149,26 @@ class Evaluator:
             errs.append(((path, key), err.problems[0][1]))
             return None
 
-    def param_at(self, pid: str, code: str, day: _dt.date):
-        """A parameter's value at another locality on a day (地区参数): with that place's own settings and any
-        emergency in force there."""
-        found = self.params_at(code, day)[0]
-        if pid not in found:
-            raise EvaluationError(f"{self.jurisdictions[code]['full_name']} 在 {day.isoformat()} 没有参数"
-                                  f"“{self.params[pid]['name']}”（{pid}）的有效取值")
-        return found[pid]
+    def _reader(self, day: _dt.date, reads: list):
+        """地区参数 for one request: a parameter's value at another locality that day (with that place's own
+        settings and any emergency in force there), noting each value read for the trace."""
+        def param_at(pid: str, code: str):
+            found, entries = self.params_at(code, day)[:2]
+            if pid not in found:
+                raise EvaluationError(f"{self.jurisdictions[code]['full_name']} 在 {day.isoformat()} 没有参数"
+                                      f"“{self.params[pid]['name']}”（{pid}）的有效取值")
+            reads.append((pid, code, entries[pid]))
+            return found[pid]
+        return param_at
+
+    def _traced_reads(self, reads: list) -> list[dict]:
+        out, seen = [], set()
+        for pid, code, entry in reads:
+            if (pid, code) not in seen:
+                seen.add((pid, code))
+                out.append(dict(self.describe(pid, entry),
+                                at={"code": code, "name": self.jurisdictions[code]["full_name"]}))
+        return out
 
     def chain(self, code: str) -> list[str]:
         return self._chains[code]
@@ -339,7 +351,7 @@ class Evaluator:
         self._variants[key] = variant
         return variant
 
-    def _mixed(self, inputs, values_, day, code, event, programs, unknown, request):
+    def _mixed(self, inputs, values_, day, code, event, programs, unknown, request, at):
         """A request with unknown facts: the programs that read none of them run compiled, the others in the
         interpreter; results and referrals in the order a single evaluation gives them."""
         keys = {_INDEX.sub("", p[2:]) for p in unknown}
@@ -348,8 +360,8 @@ class Evaluator:
         clean = [p for p in selected if p not in dirty]
         results, referrals = {}, []
         if clean:
-            results, referrals = self._variant(clean)[0](inputs, values_, day, code, event)
-        partial, more = self._partial.fork().evaluate(inputs, values_, day, code, event, set(dirty))
+            results, referrals = self._variant(clean)[0](inputs, values_, day, code, event, at)
+        partial, more = self._partial.fork(at).evaluate(inputs, values_, day, code, event, set(dirty))
         missing = self._finish_partial(partial, more, unknown, request)
         results.update(partial)
         referrals = sorted(referrals + more, key=lambda r: self._order[r["program"]])
@@ -389,7 +401,7 @@ class Evaluator:
         inputs, unknown = self._convert_request(request)
         values_, entries, trace, event = self.params_at(juris["code"], day)
         if self._has_requirements:
-            broken = self._partial.fork().broken_requirements(inputs, values_, day, juris["code"])
+            broken = self._partial.fork(self._reader(day, [])).broken_requirements(inputs, values_, day, juris["code"])
             if broken:
                 raise InputError(broken)
         if overrides:
@@ -402,19 +414,23 @@ class Evaluator:
         if missing:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
                                   + "、".join(f"{self.params[p]['name']}（{p}）" for p in missing))
+        reads: list = []
+        at = self._reader(day, reads)
         try:
             if interpret:
-                results, referrals = self._partial.fork().evaluate(inputs, values_, day, juris["code"], event,
-                                                                   None if programs is None else set(programs))
+                results, referrals = self._partial.fork(at).evaluate(inputs, values_, day, juris["code"], event,
+                                                                     None if programs is None else set(programs))
                 missing = self._finish_partial(results, referrals, unknown, request)
             elif unknown:
                 results, referrals, missing = self._mixed(inputs, values_, day, juris["code"], event, programs,
-                                                          unknown, request)
+                                                          unknown, request, at)
             else:
-                results, referrals = function(inputs, values_, day, juris["code"], event)
+                results, referrals = function(inputs, values_, day, juris["code"], event, at)
                 missing = []
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
+        if reads:
+            trace = list(trace) + self._traced_reads(reads)
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
                 "date": day.isoformat(), "programs": results, "referrals": referrals,
                 "missing_facts": missing, "trace": list(trace)}

@@ -45,9 +45,9 @@ def _div(a, b):
 class PartialEvaluator:
     """Interprets a module's definitions over values that may be `Unknown`."""
 
-    def __init__(self, module: Module, locality_name, param_at):
+    def __init__(self, module: Module, locality_name):
         self.m = module
-        self.param_at = param_at
+        self.param_at = None  # (parameter id, locality code) → value there and then; set per request by fork
         self.by_id = {d.id: d for d in module.definitions}
         self.locality_name = locality_name
         self.labels = {e.id: dict(e.members) for e in module.enums.values()}
@@ -57,11 +57,12 @@ class PartialEvaluator:
         self._inst_cache: dict = {}
         self.R = None
 
-    def fork(self) -> "PartialEvaluator":
+    def fork(self, param_at=None) -> "PartialEvaluator":
         """An interpreter for one request: its own request state, the module's caches shared (thread-safe use:
-        one fork per evaluation)."""
+        one fork per evaluation). `param_at` reads a parameter at another locality (地区参数)."""
         clone = copy.copy(self)
         clone._inst_cache = {}
+        clone.param_at = param_at
         return clone
 
     # ── the request ──────────────────────────────────────────────────────────────────
@@ -399,7 +400,7 @@ class PartialEvaluator:
         if type(code) is Unknown:
             t = strip_optional(e.type)
             return fact(t, code.deps, codes=self._codes(t), none=code.none)
-        return self.param_at(e.value, code, self.day)
+        return self.param_at(e.value, code)
 
     def x_month(self, e):
         x = self.value(e.args[0])
