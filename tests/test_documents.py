@@ -105,11 +105,14 @@ def test_policy_text_cannot_inject_markup(policy_copy):
 
 
 def test_notice_in_markdown_and_html(evaluator, bundle):
-    req = request([member("A", 1000), member("B", 200, 0, age=43, capacity="partial", grade=2, dtype="physical")])
+    req = request([member("A", 1000), member("B", 200, 0, age=43, capacity="partial", grade=3, dtype="physical")])
     decision = evaluator.evaluate(req)
     md = notice(decision, bundle, "md")
+    # the request gives no application: 民主评议 is undecided, shown as 待补充 with the fact to supply, never 否
+    assert "- 民主评议：待补充" in md and "尚待补充的事实" in md and "（$.application）" in md
+    assert "教育资助（成员 A）" in md and "是否转介待补充 申请家庭·成员 A·就学阶段 后确定" in md
     assert "# 社会救助评估告知书" in md and "评估日期：2024年7月1日" in md
-    assert "- 月低保金：320元" in md and "家庭人均月收入600元，低于当地低保标准760元（依据 二(二)5；审核确认办法 第十三条）" in md
+    assert "- 月低保金：320元" in md and "家庭人均月收入600元，低于当地低保标准760元" in md
     assert "下次核查日期" in md and "行政复议" in md and "困难残疾人生活补贴（成员 B）：每月 82 元" in md
     html = notice(decision, bundle, "html")
     assert "<h1>社会救助评估告知书</h1>" in html and "320元" in html
