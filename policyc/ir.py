@@ -96,6 +96,14 @@ class Definition:
     defined_at: str = ""
     amount: Expr | None = None  # a referral's amount, where one is set
 
+    def expressions(self) -> list["Expr"]:
+        """Every expression it evaluates: its value, its amount, and its reasons' parts and conditions."""
+        out = [self.expr] + ([self.amount] if self.amount is not None else [])
+        for reason in self.reasons:
+            out += [p for p in reason.parts if not isinstance(p, str)]
+            out += [reason.only_if] if reason.only_if is not None else []
+        return out
+
     @property
     def key(self) -> str:
         """The output key: the id without its program and scope (`eligible`, `recheck.interval_months`)."""
@@ -215,6 +223,21 @@ class Module:
     definitions: list[Definition]
     programs: list[Program]
     parameter_types: dict[str, str]  # parameter id -> type, for every parameter the rules read
+
+    def needed(self, programs) -> list[Definition]:
+        """The definitions the given programs read (outputs, rules, referrals and what they depend on), in
+        evaluation order."""
+        by_id = {d.id: d for d in self.definitions}
+        stack = [x for p in programs for x in (*p.outputs, *p.rules, *p.referrals)]
+        seen: set[str] = set()
+        while stack:
+            did = stack.pop()
+            if did in seen:
+                continue
+            seen.add(did)
+            for e in by_id[did].expressions():
+                stack += [n.value for n in e.walk() if n.op in ("def", "field") and n.value in by_id]
+        return [d for d in self.definitions if d.id in seen]
 
     def to_json(self) -> dict:
         return {"ir_version": IR_VERSION,

@@ -356,26 +356,6 @@ class RulesCodegen:
                      f"'item_id': {ref.key!r}, 'member': {member}, 'amount': {amount}, "
                      f"'citation': {'；'.join(ref.citations)!r}, 'status': 'due', 'missing_facts': []}})")
 
-    def needed(self, programs) -> list[Definition]:
-        """The definitions the given programs read, in evaluation order."""
-        stack = [x for p in programs for x in (*p.outputs, *p.rules, *p.referrals)]
-        seen: set[str] = set()
-        while stack:
-            did = stack.pop()
-            if did in seen:
-                continue
-            seen.add(did)
-            d = self.by_id[did]
-            exprs = [d.expr] + ([d.amount] if d.amount is not None else [])
-            for reason in d.reasons:
-                exprs += [p for p in reason.parts if not isinstance(p, str)]
-                exprs += [reason.only_if] if reason.only_if is not None else []
-            for e in exprs:
-                for node in e.walk():
-                    if node.op in ("def", "field") and node.value in self.by_id:
-                        stack.append(node.value)
-        return [d for d in self.m.definitions if d.id in seen]
-
     @staticmethod
     def _reads_others(d: Definition, group: list[Definition]) -> bool:
         """Whether `d` reads a definition of `group` for another record than its own (e.g. the other members of
@@ -390,7 +370,7 @@ class RulesCodegen:
         selected = [p for p in m.programs if only is None or p.id in only]
         body: list[str] = []
         group: list[Definition] = []
-        for d in self.needed(selected):
+        for d in self.m.needed(selected):
             if group and (d.scope is None or d.scope != group[-1].scope or self._reads_others(d, group)):
                 self.definitions(group, body)
                 group = []

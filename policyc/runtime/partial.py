@@ -96,12 +96,8 @@ class PartialEvaluator:
         them, so such a program can be decided by the compiled evaluator."""
         fields: set[tuple[str, str]] = set()
         inputs: set[str] = set()
-        for d in self._needed([program]):
-            exprs = [d.expr] + ([d.amount] if d.amount is not None else [])
-            for reason in d.reasons:
-                exprs += [x for x in reason.parts if not isinstance(x, str)]
-                exprs += [reason.only_if] if reason.only_if is not None else []
-            for e in exprs:
+        for d in self.m.needed([program]):
+            for e in d.expressions():
                 for n in e.walk():
                     if n.op == "input":
                         inputs.add(n.value)
@@ -174,7 +170,7 @@ class PartialEvaluator:
         selected = [p for p in self.m.programs if only is None or p.id in only]
         key = tuple(p.id for p in selected)
         if key not in self._needed_cache:
-            self._needed_cache[key] = self._needed(selected)
+            self._needed_cache[key] = self.m.needed(selected)
         for d in self._needed_cache[key]:
             if d.scope is None:
                 self.defs[d.id] = self.value(d.expr)
@@ -198,25 +194,6 @@ class PartialEvaluator:
                         if self.by_id[rid].scope == scope:
                             self._referral(self.by_id[rid], referrals)
         return results, referrals
-
-    def _needed(self, programs) -> list[Definition]:
-        stack = [x for p in programs for x in (*p.outputs, *p.rules, *p.referrals)]
-        seen: set[str] = set()
-        while stack:
-            did = stack.pop()
-            if did in seen:
-                continue
-            seen.add(did)
-            d = self.by_id[did]
-            exprs = [d.expr] + ([d.amount] if d.amount is not None else [])
-            for reason in d.reasons:
-                exprs += [p for p in reason.parts if not isinstance(p, str)]
-                exprs += [reason.only_if] if reason.only_if is not None else []
-            for e in exprs:
-                for node in e.walk():
-                    if node.op in ("def", "field") and node.value in self.by_id:
-                        stack.append(node.value)
-        return [d for d in self.m.definitions if d.id in seen]
 
     def _stored(self, d: Definition):
         return self.env["self"][d.id] if d.scope else self.defs[d.id]
