@@ -224,6 +224,27 @@ class Module:
     programs: list[Program]
     parameter_types: dict[str, str]  # parameter id -> type, for every parameter the rules read
 
+    def instance_paths(self, record_id: str) -> list[list[tuple[str, str]]]:
+        """Access paths from the inputs to every place a record of this type occurs: steps ("input", id),
+        ("field", id) and ("each", "") for the items of a list."""
+        paths: list[list[tuple[str, str]]] = []
+
+        def visit(t: str, steps: list[tuple[str, str]], depth: int) -> None:
+            t = strip_optional(t)
+            if depth > 6:
+                return
+            if t.startswith("list:"):
+                visit(t[5:], steps + [("each", "")], depth + 1)
+            elif t.startswith("record:"):
+                if t[7:] == record_id:
+                    paths.append(steps)
+                for f in self.records[t[7:]].fields:
+                    visit(f.type, steps + [("field", f.id)], depth + 1)
+
+        for inp in self.inputs:
+            visit(inp.type, [("input", inp.id)], 0)
+        return paths
+
     def needed(self, programs) -> list[Definition]:
         """The definitions the given programs read (outputs, rules, referrals and what they depend on), in
         evaluation order."""

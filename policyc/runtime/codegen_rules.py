@@ -260,24 +260,7 @@ class RulesCodegen:
 
     # ── statements ──────────────────────────────────────────────────────────────────
     def instances(self, record_id: str) -> list[list[tuple[str, str]]]:
-        """Access paths from the inputs to every place a record of this type occurs."""
-        paths: list[list[tuple[str, str]]] = []
-
-        def visit(t: str, steps: list[tuple[str, str]], depth: int) -> None:
-            t = strip_optional(t)
-            if depth > 6:
-                return
-            if t.startswith("list:"):
-                visit(t[5:], steps + [("each", "")], depth + 1)
-            elif t.startswith("record:"):
-                if t[7:] == record_id:
-                    paths.append(steps)
-                for f in self.m.records[t[7:]].fields:
-                    visit(f.type, steps + [("field", f.id)], depth + 1)
-
-        for inp in self.m.inputs:
-            visit(inp.type, [("input", inp.id)], 0)
-        return paths
+        return self.m.instance_paths(record_id)
 
     def definitions(self, group: list[Definition], lines: list[str]) -> None:
         """Global definitions become locals; consecutive per-record ones share one loop over each instance."""

@@ -71,22 +71,7 @@ class PartialEvaluator:
         hit = self._step_cache.get(record_id)
         if hit is not None:
             return hit
-        found: list[list[tuple[str, str]]] = []
-
-        def visit(t: str, steps: list, depth: int) -> None:
-            t = strip_optional(t)
-            if depth > 6:
-                return
-            if t.startswith("list:"):
-                visit(t[5:], steps + [("each", "")], depth + 1)
-            elif t.startswith("record:"):
-                if t[7:] == record_id:
-                    found.append(steps)
-                for f in self.m.records[t[7:]].fields:
-                    visit(f.type, steps + [("field", f.id)], depth + 1)
-
-        for inp in self.m.inputs:
-            visit(inp.type, [("field", inp.id)], 0)
+        found = self.m.instance_paths(record_id)
         self._step_cache[record_id] = found
         return found
 
@@ -108,7 +93,7 @@ class PartialEvaluator:
         out: set[str] = set(inputs)
         for rec_id, fid in fields:
             for steps in self._steps(rec_id):
-                path = ".".join(name for kind, name in steps if kind == "field")
+                path = ".".join(name for kind, name in steps if kind in ("field", "input"))
                 out.add(f"{path}.{fid}")
         prefixes = set()
         for path in out:
@@ -129,7 +114,7 @@ class PartialEvaluator:
             for kind, name in steps:
                 nxt = []
                 for value, container, path in level:
-                    if kind == "field":
+                    if kind in ("field", "input"):
                         v = value.get(name) if type(value) is dict else None
                         if v is not None and type(v) is not Unknown:
                             nxt.append((v, name, f"{path}.{name}"))
