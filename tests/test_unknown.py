@@ -266,3 +266,19 @@ def test_the_callers_decimal_context_does_not_change_a_decision(evaluator, bundl
         for r, b in zip(reqs, before):
             if b is not None:
                 assert jsonio.dumps(_strip(evaluator.evaluate(copy.deepcopy(r)))) == b
+
+
+def test_undecided_figures_in_reasons_read_as_pending_and_undecided_referrals_carry_no_amount(evaluator):
+    req = {"locality": "140105", "date": "2024-07-01", "household": {"members": [{"id": "A"}]}}
+    decision = evaluator.evaluate(req)
+    texts = [r["text"] for p in decision["programs"].values() for r in p["reasons"]]
+    texts += [r["text"] for m in decision["programs"]["tekun"]["members"].values() for r in m["reasons"]]
+    assert not any("（待补充）元" in t or "至多150" in t for t in texts), texts
+    assert all(r["amount"] is None for r in decision["referrals"] if r["status"] == "unknown")
+
+
+def test_the_largest_household_with_every_fact_unknown_names_each_missing_fact_once(evaluator):
+    members = [{"id": f"m{i}", "supporters": [{} for _ in range(20)]} for i in range(30)]
+    decision = evaluator.evaluate({"locality": "140105", "date": "2024-07-01", "household": {"members": members}})
+    paths = [f["path"] for f in decision["missing_facts"]]
+    assert len(paths) == len(set(paths)) and "$.household.members[29].supporters[19].age" in paths

@@ -310,12 +310,14 @@ class Evaluator:
             value = value.get(field) if isinstance(value, dict) else None
         return "·".join(names)
 
-    def _facts(self, paths, order: dict, request: dict) -> list[dict]:
-        return [{"path": p, "name": self.fact_name(p, request)} for p in sorted(paths, key=order.__getitem__)]
+    @staticmethod
+    def _facts(paths, order: dict, described: dict) -> list[dict]:
+        return [dict(described[p]) for p in sorted(paths, key=order.__getitem__)]
 
     def _finish_partial(self, results: dict, referrals: list, unknown: list[str], request: dict):
         """Turns the interpreter's dependency sets into `missing_facts` lists, in the order of the request."""
         order = {p: i for i, p in enumerate(unknown)}
+        request = {p: {"path": p, "name": self.fact_name(p, request)} for p in unknown}  # each named once
         every: set = set()
         for prog in results.values():
             for value in prog.values():

@@ -24,6 +24,11 @@ _ORDER = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b
           "ge": lambda a, b: a >= b}
 
 
+PENDING = "（待补充）"
+_UNITS = ("元/月", "元/年", "元", "个月", "岁", "人", "倍")  # a unit written after a placeholder
+_MAX_SHOWN = Decimal("1000000000")  # an upper bound this high says nothing (money's own limit)
+
+
 class _Speculative(Exception):
     """Raised inside a branch that may not be taken: the branch's value is then simply unknown."""
 
@@ -238,8 +243,7 @@ class PartialEvaluator:
                     continue
                 if reason.only_if is not None and self.value(reason.only_if) is not True:
                     continue
-                text = "".join(p if isinstance(p, str) else self.display(p) for p in reason.parts)
-                out.append({"rule": rule.id, "citation": "；".join(rule.citations), "text": text})
+                out.append({"rule": rule.id, "citation": "；".join(rule.citations), "text": self._text(reason.parts)})
         return out
 
     def _referral(self, ref: Definition, out: list) -> None:
@@ -248,7 +252,7 @@ class PartialEvaluator:
             return
         missing = set(deps_of(v))
         amount = None
-        if ref.amount is not None:
+        if ref.amount is not None and v is True:  # an undecided referral carries no amount that could read as due
             amount = self._guarded(ref.amount, v)
             if type(amount) is Unknown:
                 missing |= amount.deps
@@ -288,24 +292,49 @@ class PartialEvaluator:
             return values.fmt_value(self.locality_name(v), "text")
         return values.fmt_value(v, t)
 
+    def _text(self, parts) -> str:
+        """A reason's sentence. An undecided figure reads （待补充） and takes its unit with it: “保持原低保金（待补充）”,
+        not “（待补充）元”."""
+        out: list[str] = []
+        pending = False
+        for p in parts:
+            if isinstance(p, str):
+                if pending:
+                    p = next((p[len(u):] for u in _UNITS if p.startswith(u)), p)
+                out.append(p)
+                pending = False
+            else:
+                shown = self.display(p)
+                pending = shown == PENDING
+                out.append(shown)
+        return "".join(out)
+
     def _display_unknown(self, v: Unknown, t: str) -> str:
-        """What is known of an undecided value, in words: 至少900, 600～900, 分散供养或集中供养, or 待补充."""
+        """What is known of an undecided value, when it says something: 至少900, 320～620, 2～3, 分散供养或集中供养,
+        甲、乙（另有丙待确定）; otherwise （待补充）."""
         def show(x):
             return values.fmt_date(x) if isinstance(x, _dt.date) else values.fmt_number(
                 Decimal(x).quantize(values.FEN) if type(x) is Decimal and x.as_tuple().exponent < -2 else x)
-        if t in NUMERIC or t == "date":
-            lo, hi = v.lo, v.hi
-            if t in NUMERIC and lo is not None and lo <= 0 and t in MONEY | WHOLE:
-                lo = None
+        if t in MONEY:
+            lo = v.lo if v.lo is not None and v.lo > 0 else None
+            hi = v.hi if v.hi is not None and v.hi < _MAX_SHOWN else None
             if lo is not None and hi is not None:
                 return f"{show(lo)}～{show(hi)}"
             if lo is not None:
                 return f"至少{show(lo)}"
             if hi is not None:
                 return f"至多{show(hi)}"
+        elif t in WHOLE:
+            if v.lo is not None and v.hi is not None and v.hi - v.lo <= 5:  # a household of 2～3, not an age 0～150
+                return f"{show(v.lo)}～{show(v.hi)}"
         elif t.startswith("enum:") and v.opts is not None and len(v.opts) < len(self.labels[t[5:]]):
             return "或".join(self.labels[t[5:]][c] for c in sorted(v.opts))
-        return "（待补充）"
+        elif t.startswith("list:") and v.sure is not None and all(type(x) is str for x in (*v.sure, *v.maybe)):
+            maybe = "、".join(v.maybe)
+            if v.sure:
+                return "、".join(v.sure) + (f"（另有{maybe}待确定）" if maybe else "")
+            return f"{maybe}（待确定）" if maybe else PENDING
+        return PENDING
 
     # ── expressions ─────────────────────────────────────────────────────────────────
     def value(self, e: Expr):
