@@ -282,3 +282,17 @@ def test_the_largest_household_with_every_fact_unknown_names_each_missing_fact_o
     decision = evaluator.evaluate({"locality": "140105", "date": "2024-07-01", "household": {"members": members}})
     paths = [f["path"] for f in decision["missing_facts"]]
     assert len(paths) == len(set(paths)) and "$.household.members[29].supporters[19].age" in paths
+
+
+def test_values_read_at_the_place_of_the_emergency_are_traced_per_request(evaluator):
+    base = _one(relation="applicant")
+    texts = []
+    for place in ("140200", "140400"):
+        req = copy.deepcopy(base)
+        req["incident"] = {"type": "emergency", "severity": 1, "cost": 100, "case_by_case": False,
+                           "occurred_in": place}
+        decision = evaluator.evaluate(copy.deepcopy(req))
+        assert {t["at"]["code"] for t in decision["trace"] if "at" in t} == {place}
+        texts.append(jsonio.loads(evaluator.evaluate_json(req))["trace"])
+    assert [t["at"]["code"] for t in texts[0] if "at" in t] == ["140200"]
+    assert [t["at"]["code"] for t in texts[1] if "at" in t] == ["140400"]

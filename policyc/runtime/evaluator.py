@@ -260,7 +260,8 @@ class Evaluator:
         every request at a place and date, is serialised once and reused."""
         decision = self.evaluate(request, locality, date, programs=programs)
         trace = decision.pop("trace")
-        key = (decision["locality"]["code"], decision["date"], None if programs is None else tuple(sorted(programs)))
+        key = (decision["locality"]["code"], decision["date"], None if programs is None else tuple(sorted(programs)),
+               tuple((t["id"], t["at"]["code"]) for t in trace if "at" in t))  # values read at another place
         text = self._trace_json.get(key)
         if text is None:
             text = jsonio.dumps(trace, indent=None)
