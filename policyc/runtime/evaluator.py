@@ -114,7 +114,7 @@ class Evaluator:
         self._has_requirements = any(r.requirements for r in self.module.records.values())
         self._order = {p.id: i for i, p in enumerate(self.module.programs)}
         self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"])
-        self._reads = {p.id: self._partial.reads(p) for p in self.module.programs}
+        self._reads: dict = {}  # program id → the request fields it reads (computed on the first partial request)
 
     @staticmethod
     def _compile(source: str, namespace: dict, name: str, filename: str):
@@ -359,6 +359,8 @@ class Evaluator:
         interpreter; results and referrals in the order a single evaluation gives them."""
         keys = {_INDEX.sub("", p[2:]) for p in unknown}
         selected = [p for p in self.program_ids if programs is None or p in programs]
+        if not self._reads:
+            self._reads = {p.id: self._partial.reads(p) for p in self.module.programs}
         dirty = [p for p in selected if not keys.isdisjoint(self._reads[p])]
         clean = [p for p in selected if p not in dirty]
         results, referrals = {}, []
