@@ -259,9 +259,6 @@ class RulesCodegen:
         return f"fmt_value({src}, {t!r})"
 
     # ── statements ──────────────────────────────────────────────────────────────────
-    def instances(self, record_id: str) -> list[list[tuple[str, str]]]:
-        return self.m.instance_paths(record_id)
-
     def definitions(self, group: list[Definition], lines: list[str]) -> None:
         """Global definitions become locals; consecutive per-record ones share one loop over each instance."""
         scope = group[0].scope
@@ -279,7 +276,7 @@ class RulesCodegen:
     def loops(self, scope: str, lines: list[str]):
         """Write the loops that visit every instance of a record type, binding `self_`; yields, for each place
         the record occurs, the indentation inside the loop and the name of the list field it comes from."""
-        for path in self.instances(scope):
+        for path in self.m.instance_paths(scope):
             indent, cur, t, container = "    ", "", "", ""
             for i, (kind, key) in enumerate(path):
                 if kind == "input":

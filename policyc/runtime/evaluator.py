@@ -271,7 +271,7 @@ class Evaluator:
 
     # ── evaluation ──────────────────────────────────────────────────────────────────
     def convert(self, request) -> dict:
-        """The request as typed values; facts it leaves out are `Unknown` values (see `unknown_facts`)."""
+        """The request as typed values; facts it leaves out are `Unknown` values (runtime/unknown.py)."""
         return self._convert_request(request)[0]
 
     def _convert_request(self, request) -> tuple[dict, list[str]]:
@@ -318,24 +318,24 @@ class Evaluator:
     def _finish_partial(self, results: dict, referrals: list, unknown: list[str], request: dict):
         """Turns the interpreter's dependency sets into `missing_facts` lists, in the order of the request."""
         order = {p: i for i, p in enumerate(unknown)}
-        request = {p: {"path": p, "name": self.fact_name(p, request)} for p in unknown}  # each named once
+        described = {p: {"path": p, "name": self.fact_name(p, request)} for p in unknown}  # each named once
         every: set = set()
         for prog in results.values():
             for value in prog.values():
                 if isinstance(value, dict):
                     for member in value.values():
                         if isinstance(member, dict) and "_missing" in member:
-                            member["missing_facts"] = self._facts(member.pop("_missing"), order, request)
+                            member["missing_facts"] = self._facts(member.pop("_missing"), order, described)
                             member["undecided"] = member.pop("_undecided")
             missing = prog.pop("_missing")
             every |= missing
-            prog["missing_facts"] = self._facts(missing, order, request)
+            prog["missing_facts"] = self._facts(missing, order, described)
             prog["undecided"] = prog.pop("_undecided")
         for ref in referrals:
             missing = ref.pop("_missing")
             every |= missing
-            ref["missing_facts"] = self._facts(missing, order, request)
-        return self._facts(every, order, request)
+            ref["missing_facts"] = self._facts(missing, order, described)
+        return self._facts(every, order, described)
 
     def _variant(self, programs):
         """The evaluation function, parameters and trace filter for a subset of programs (compiled once)."""

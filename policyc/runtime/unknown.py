@@ -51,10 +51,6 @@ class Unknown:
         raise TypeError("an unknown value has no truth value")
 
 
-def is_unknown(x) -> bool:
-    return type(x) is Unknown
-
-
 def deps_of(*values) -> frozenset:
     out = NO_DEPS
     for v in values:
@@ -131,26 +127,21 @@ def join(a, b, t: str, deps=NO_DEPS):
         return a
     deps = deps | deps_of(a, b)
     none = may_be_none(a) or may_be_none(b)
-    a_ = None if a is None else a
-    b_ = None if b is None else b
-    if a_ is None and b_ is None:
-        return Unknown(deps, none=True)
-    if a_ is None or b_ is None:
-        other = b_ if a_ is None else a_
-        return _widen(other, t, deps, True)
+    if a is None or b is None:  # (both 无 is settled above)
+        return _widen(b if a is None else a, t, deps, True)
     if t in NUMERIC or t == "date":
-        alo, ahi = (date_bounds if t == "date" else bounds)(a_)
-        blo, bhi = (date_bounds if t == "date" else bounds)(b_)
+        alo, ahi = (date_bounds if t == "date" else bounds)(a)
+        blo, bhi = (date_bounds if t == "date" else bounds)(b)
         if t == "date":
             lo = None if alo is None or blo is None else min(alo, blo)
             hi = None if ahi is None or bhi is None else max(ahi, bhi)
             return Unknown(deps, lo=lo, hi=hi, none=none)
         return number(min(alo, blo), max(ahi, bhi), deps, none, t in WHOLE)
     if t == "bool" or t.startswith("enum:") or t in ("text", "locality"):
-        pa, pb = possible(a_, t), possible(b_, t)
+        pa, pb = possible(a, t), possible(b, t)
         return Unknown(deps, opts=None if pa is None or pb is None else pa | pb, none=none)
     if t.startswith("list:"):
-        la, lb = list_parts(a_), list_parts(b_)
+        la, lb = list_parts(a), list_parts(b)
         if la is not None and lb is not None:  # items in both for sure stay sure; the rest may be
             sure = [x for x in la[0] if any(x is y for y in lb[0])]
             maybe = [x for x in (*la[0], *la[1], *lb[0], *lb[1]) if not any(x is y for y in sure)]
