@@ -318,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locality", required=True)
     p.add_argument("--date", required=True)
     p.set_defaults(func=cmd_params)
+
+    # commands that live beside the parts they drive (each module registers its own subcommands)
+    from .signing_cli import register as register_signing
+    from .serve.command import register as register_serve
+    from .serve.log_command import register as register_log
+    register_signing(sub)
+    register_serve(sub)
+    register_log(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""The decision service: a thin ASGI layer over the runtime (it never imports the compiler)."""
