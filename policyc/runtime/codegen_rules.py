@@ -1,10 +1,15 @@
-"""Turns the IR's definitions into the Python source of one evaluation function, compiled once per bundle."""
+"""Turns the IR's definitions into the Python source of one evaluation function, compiled once per bundle.
+
+Names in the source are made here (`Names`: i0 for inputs, v0 for list elements, p0 for parameters, …) and every
+value from the IR is written by `pysource.literal`; the IR has been checked by `validate` before, and the
+source is audited after (`pysource.compile_audited`)."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
 from ..ir import MONEY, Definition, Expr, Module, is_optional, strip_optional
+from .pysource import Names, comment, literal
 
 _CMP = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*"}
@@ -26,7 +31,10 @@ class RulesCodegen:
         self.fen_memo: dict[str, bool] = {}
         self.consts: dict[object, str] = {}
         self.const_src: list[str] = []
-        self.params: dict[str, str] = {}
+        self.param = Names("p")
+        self.input = Names("i")
+        self.var = Names("v")
+        self.scoped = Names("m")
         self.defs: dict[str, str] = {}
         self.tmp = 0
         self.labels: dict[str, str] = {}
@@ -39,11 +47,6 @@ class RulesCodegen:
             self.const_src.append(f"{name} = {src}")
         return self.consts[key]
 
-    def param(self, pid: str) -> str:
-        if pid not in self.params:
-            self.params[pid] = f"p{len(self.params)}"
-        return self.params[pid]
-
     def temp(self) -> str:
         self.tmp += 1
         return f"t{self.tmp}"
@@ -51,7 +54,7 @@ class RulesCodegen:
     def label_map(self, enum_id: str) -> str:
         if enum_id not in self.labels:
             members = dict(self.m.enums[enum_id].members)
-            self.labels[enum_id] = self.const(("labels", enum_id), repr(members))
+            self.labels[enum_id] = self.const(("labels", enum_id), literal(members))
         return self.labels[enum_id]
 
     # ── expressions ──────────────────────────────────────────────────────────────────
@@ -63,28 +66,27 @@ class RulesCodegen:
         if e.value is None:
             return "None"
         if t == "bool":
-            return repr(bool(e.value))
+            return literal(bool(e.value))
         if t in ("text", "locality") or t.startswith("enum:"):
-            return repr(e.value)
+            return literal(str(e.value))
         if t == "date":
-            d = dt.date.fromisoformat(e.value)
-            return self.const(("date", e.value), f"_date({d.year}, {d.month}, {d.day})")
-        value = Decimal(e.value)
+            return self.const(("date", e.value), literal(dt.date.fromisoformat(e.value)))
+        value = Decimal(str(e.value))
         if t in _DECIMAL_TYPES - {"number"} or value != int(value):
-            return self.const(("dec", e.value), f"Decimal({str(value)!r})")
-        return str(int(value))
+            return self.const(("dec", str(value)), literal(value))
+        return literal(int(value))
 
     def x_param(self, e: Expr) -> str:
         return self.param(e.value)
 
     def x_input(self, e: Expr) -> str:
-        return f"i_{e.value}"
+        return self.input(e.value)
 
     def x_def(self, e: Expr) -> str:
         return self.defs[e.value]
 
     def x_elem(self, e: Expr) -> str:
-        return "self_" if e.value == "self" else e.value
+        return "self_" if e.value == "self" else self.var(e.value)
 
     def x_eval_date(self, e: Expr) -> str:
         return "EVAL_DATE"
@@ -99,7 +101,7 @@ class RulesCodegen:
         return f"locality_name({self.expr(e.args[0])})"
 
     def x_param_at(self, e: Expr) -> str:
-        return self._nullable(e, lambda code: f"AT({e.value!r}, {code})")
+        return self._nullable(e, lambda code: f"AT({literal(e.value)}, {code})")
 
     def x_month(self, e: Expr) -> str:
         return f"{self.expr(e.args[0])}.month"
@@ -109,8 +111,8 @@ class RulesCodegen:
         src = self.expr(obj)
         if is_optional(obj.type):
             t = self.temp()
-            return f"(None if ({t} := {src}) is None else {t}[{e.value!r}])"
-        return f"{src}[{e.value!r}]"
+            return f"(None if ({t} := {src}) is None else {t}[{literal(e.value)}])"
+        return f"{src}[{literal(e.value)}]"
 
     def _nullable(self, e: Expr, build) -> str:
         """Arithmetic that yields nothing when an operand is missing."""
@@ -196,7 +198,7 @@ class RulesCodegen:
             return f"len({self.expr(e.args[0])})"
         lst, body = (self.expr(a) for a in e.args)
         zero = "ZERO" if strip_optional(e.type) in _DECIMAL_TYPES else "0"
-        return _AGGREGATES[e.op].format(lst=lst, body=body, v=e.value, zero=zero)
+        return _AGGREGATES[e.op].format(lst=lst, body=body, v=self.var(e.value), zero=zero)
 
     x_sum = x_count = x_any = x_all = x_filter = x_map = _aggregate
 
@@ -255,8 +257,8 @@ class RulesCodegen:
         if t == "locality":
             return f"fmt_value(locality_name({src}), 'text')"
         if t.startswith("list:"):
-            return f"fmt_value({src}, {t[5:]!r})"
-        return f"fmt_value({src}, {t!r})"
+            return f"fmt_value({src}, {literal(t[5:])})"
+        return f"fmt_value({src}, {literal(t)})"
 
     # ── statements ──────────────────────────────────────────────────────────────────
     def definitions(self, group: list[Definition], lines: list[str]) -> None:
@@ -266,12 +268,12 @@ class RulesCodegen:
             for d in group:
                 name = f"d{len(self.defs)}"
                 self.defs[d.id] = name
-                lines.append(f"    {name} = {self.expr(d.expr)}  # {d.name}")
+                lines.append(f"    {name} = {self.expr(d.expr)}  {comment(d.name)}")
             return
         bodies = [(d, self.expr(d.expr)) for d in group]
         for indent, _ in self.loops(scope, lines):
             for d, body in bodies:
-                lines.append(f"{indent}self_[{d.id!r}] = {body}  # {d.name}")
+                lines.append(f"{indent}self_[{literal(d.id)}] = {body}  {comment(d.name)}")
 
     def loops(self, scope: str, lines: list[str]):
         """Write the loops that visit every instance of a record type, binding `self_`; yields, for each place
@@ -280,10 +282,10 @@ class RulesCodegen:
             indent, cur, t, container = "    ", "", "", ""
             for i, (kind, key) in enumerate(path):
                 if kind == "input":
-                    cur, t = f"i_{key}", next(x.type for x in self.m.inputs if x.id == key)
+                    cur, t = self.input(key), next(x.type for x in self.m.inputs if x.id == key)
                 elif kind == "field":
                     t = self.m.records[strip_optional(t)[7:]].field(key).type
-                    lines.append(f"{indent}o{i} = {cur}[{key!r}]")
+                    lines.append(f"{indent}o{i} = {cur}[{literal(key)}]")
                     cur, container = f"o{i}", key
                     if is_optional(t):
                         lines.append(f"{indent}if o{i} is not None:")
@@ -295,18 +297,19 @@ class RulesCodegen:
             yield indent, container
 
     def value_of(self, d: Definition) -> str:
-        return f"self_[{d.id!r}]" if d.scope else self.defs[d.id]
+        return f"self_[{literal(d.id)}]" if d.scope else self.defs[d.id]
 
     def reasons(self, rules: list[Definition], target: str, indent: str, lines: list[str]) -> None:
         for rule in rules:
             cite = "；".join(rule.citations)
             for reason in rule.reasons:
-                text = " + ".join(repr(p) if isinstance(p, str) else self.display(p) for p in reason.parts) or "''"
+                text = " + ".join(literal(p) if isinstance(p, str) else self.display(p) for p in reason.parts) or "''"
                 cond = self.value_of(rule) if reason.when else f"not {self.value_of(rule)}"
                 if reason.only_if is not None:
                     cond = f"({self.expr(reason.only_if)}) and {cond}"
                 lines.append(f"{indent}if {cond}:")
-                lines.append(f"{indent}    {target}.append({{'rule': {rule.id!r}, 'citation': {cite!r}, 'text': {text}}})")
+                lines.append(f"{indent}    {target}.append({{'rule': {literal(rule.id)}, 'citation': {literal(cite)}, "
+                             f"'text': {text}}})")
 
     def fields(self, outputs: list[Definition], extra: dict[str, str]) -> str:
         """A dict display nesting dotted output keys: recheck.next_date → {'recheck': {'next_date': …}}."""
@@ -323,7 +326,8 @@ class RulesCodegen:
         tree.update(extra)
 
         def show(node) -> str:
-            return "{" + ", ".join(f"{k!r}: {show(v) if isinstance(v, dict) else v}" for k, v in node.items()) + "}"
+            return "{" + ", ".join(f"{literal(k)}: {show(v) if isinstance(v, dict) else v}"
+                                   for k, v in node.items()) + "}"
         return show(tree)
 
     def referral(self, ref: Definition, indent: str, lines: list[str]) -> None:
@@ -332,9 +336,9 @@ class RulesCodegen:
             amount = self.expr(ref.amount) if self.in_fen(ref.amount) else f"money_out({self.expr(ref.amount)})"
         member = "self_['id']" if ref.scope else "None"
         lines.append(f"{indent}if {self.value_of(ref)}:")
-        lines.append(f"{indent}    refs.append({{'program': {ref.program!r}, 'item': {ref.name!r}, "
-                     f"'item_id': {ref.key!r}, 'member': {member}, 'amount': {amount}, "
-                     f"'citation': {'；'.join(ref.citations)!r}, 'status': 'due', 'missing_facts': []}})")
+        lines.append(f"{indent}    refs.append({{'program': {literal(ref.program)}, 'item': {literal(ref.name)}, "
+                     f"'item_id': {literal(ref.key)}, 'member': {member}, 'amount': {amount}, "
+                     f"'citation': {literal('；'.join(ref.citations))}, 'status': 'due', 'missing_facts': []}})")
 
     @staticmethod
     def _reads_others(d: Definition, group: list[Definition]) -> bool:
@@ -366,7 +370,7 @@ class RulesCodegen:
             self.reasons([r for r in rules if r.scope is None], "r", "    ", out)
             extra: dict[str, str] = {}
             for scope in dict.fromkeys(d.scope for d in outputs if d.scope):
-                name = f"m_{scope}"
+                name = self.scoped(scope)
                 out.append(f"    {name} = {{}}")
                 for indent, container in self.loops(scope, out):
                     out.append(f"{indent}rr = []")
@@ -378,7 +382,7 @@ class RulesCodegen:
             extra["reasons"] = "r"
             extra["missing_facts"] = "[]"
             extra["undecided"] = "[]"
-            out.append(f"    out[{prog.id!r}] = {self.fields([o for o in outputs if o.scope is None], extra)}")
+            out.append(f"    out[{literal(prog.id)}] = {self.fields([o for o in outputs if o.scope is None], extra)}")
             refs = [by_id[x] for x in prog.referrals]
             for ref in refs:
                 if ref.scope is None:
@@ -389,8 +393,8 @@ class RulesCodegen:
                         if ref.scope == scope:
                             self.referral(ref, indent, out)
         head = ["def evaluate(R, P, EVAL_DATE, LOCALITY, EVENT, AT):"]
-        head += [f"    i_{inp.id} = R[{inp.id!r}]" for inp in m.inputs]
-        head += [f"    {name} = P[{pid!r}]" for pid, name in self.params.items()]
+        head += [f"    {self.input(inp.id)} = R[{literal(inp.id)}]" for inp in m.inputs]
+        head += [f"    {name} = P[{literal(pid)}]" for pid, name in self.param.by_key.items()]
         src = "\n".join(
             ["# generated by policyc from the bundle's IR; do not edit"]
             + self.const_src + [""] + head + body + out + ["    return out, refs", ""])

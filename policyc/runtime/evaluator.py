@@ -17,6 +17,8 @@ from .inputs import HELPERS, MISSING, Collected, InputCodegen, render_path
 from .inputs import absent_value as absent
 from .partial import PartialEvaluator
 from .locality import LocalityIndex
+from .pysource import compile_audited
+from .validate import check_bundle
 
 
 class _Frozen(dict):
@@ -80,6 +82,7 @@ class Evaluator:
     def __init__(self, bundle: dict, verified: bool = False):
         if not verified:
             verify(bundle)
+        check_bundle(bundle)  # before anything is generated from it: the hash alone proves nothing
         self.bundle = bundle
         m = bundle["manifest"]
         self.bundle_info = {"id": m["id"], "version": m["version"], "sha256": m["sha256"]}
@@ -118,8 +121,7 @@ class Evaluator:
 
     @staticmethod
     def _compile(source: str, namespace: dict, name: str, filename: str):
-        exec(compile(source, filename, "exec"), namespace)
-        return namespace[name]
+        return compile_audited(source, namespace, name, filename)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Evaluator":
