@@ -1,5 +1,5 @@
-"""The `policyc` command: check, fmt, build, test, coverage, localities, eval, params. Exit codes: 0 fine; 1 policy errors or failing
-cases; 2 bad usage or bad input."""
+"""The `policyc` command: check, fmt, build, test, coverage, localities, eval, params; keygen, sign, verify
+(signing_cli). Exit codes: 0 fine; 1 policy errors or failing cases; 2 bad usage or bad input."""
 from __future__ import annotations
 
 import argparse
@@ -68,10 +68,15 @@ def _compiled(args):
 
 
 def _evaluator(args):
-    """An evaluator from --bundle, or compiled in memory from the policy sources (reporting their errors)."""
+    """An evaluator from --bundle (its signature checked against --verify-key, if given), or compiled in memory
+    from the policy sources (reporting their errors)."""
     from .runtime import Evaluator
+    keys = getattr(args, "verify_key", None)
     if getattr(args, "bundle", None):
-        return Evaluator.from_file(args.bundle)
+        from .runtime import load
+        return load(args.bundle, keys=keys)  # keys None: no signature required; a list: one must verify
+    if keys:
+        raise UsageError("--verify-key 只能与 --bundle 一起使用（从政策源文件编译时没有签名可验证）")
     from .emit.bundle import build_bundle
     from .runtime import jsonio
     return Evaluator(jsonio.loads(jsonio.dumps(build_bundle(_compiled(args)), indent=None)))
@@ -265,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     def policy_arg(p):
         p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
 
+    def verify_key_arg(p):
+        p.add_argument("--verify-key", action="append", metavar="PUB",
+                       help="可信公钥文件（可重复）：规则包须有其中之一的有效签名 BUNDLE.sig，否则拒绝加载")
+
     p = sub.add_parser("check", help="检查规则与参数，报告全部错误")
     policy_arg(p)
     p.add_argument("--expiring", type=int, metavar="DAYS", help="另外警告将在 DAYS 天内停止适用的取值")
@@ -281,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="运行规则旁的示例案例")
     policy_arg(p)
     p.add_argument("--bundle", help="用已编译的规则包运行")
+    verify_key_arg(p)
     p.add_argument("-k", help="只运行名称包含该文字的案例")
     p.add_argument("-v", "--verbose", action="store_true", help="也列出通过的案例")
     p.set_defaults(func=cmd_test)
@@ -304,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="评估一个家庭，输出 JSON 决定")
     policy_arg(p)
     p.add_argument("--bundle", help="用已编译的规则包评估")
+    verify_key_arg(p)
     p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
     p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
     p.add_argument("--programs", help="只评估这些程序（及其依赖），逗号分隔，如 dibao,temporary")
@@ -315,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("params", help="列出某地某日适用的全部参数及来源")
     policy_arg(p)
     p.add_argument("--bundle", help="从已编译的规则包读取")
+    verify_key_arg(p)
     p.add_argument("--locality", required=True)
     p.add_argument("--date", required=True)
     p.set_defaults(func=cmd_params)

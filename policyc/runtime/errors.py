@@ -29,3 +29,34 @@ class BundleError(RuntimeFault):
     """The bundle cannot be trusted or read: bad JSON, wrong format version or a hash mismatch."""
 
     code = "R0201"
+
+
+# Signed bundles (docs/signing.md). Each is a BundleError, so a caller that refuses untrusted bundles keeps working.
+class UnsignedBundleError(BundleError):
+    """Trusted keys are configured but the bundle has no signature file."""
+
+    code = "R0202"
+
+
+class SignatureError(BundleError):
+    """The signature file is malformed, uses another algorithm, belongs to another bundle or does not verify."""
+
+    code = "R0203"
+
+
+class UnknownKeyError(BundleError):
+    """The signature names a key that is not among the trusted keys (or no trusted key was configured)."""
+
+    code = "R0204"
+
+
+class PinMismatchError(BundleError):
+    """The bundle's recomputed content sha256 differs from the pinned one."""
+
+    code = "R0205"
+
+
+class TrustedKeyError(BundleError):
+    """A configured trusted key cannot be read or is not an ed25519 public key: a configuration mistake."""
+
+    code = "R0206"

@@ -78,6 +78,7 @@ class Evaluator:
     """Compiled once from a bundle; `evaluate` is then cheap and thread-safe."""
 
     CACHE_LIMIT = 4096
+    signer: str | None = None  # the key id that verified the bundle, when loaded with keys (runtime.load)
 
     def __init__(self, bundle: dict, verified: bool = False):
         if not verified:
