@@ -341,6 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the optional parts of the distribution and the extra that installs each (see pyproject.toml)
+_EXTRAS = {"lark": "compiler", "yaml": "compiler", "jinja2": "compiler", "jsonschema": "compiler",
+           "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "psycopg": "postgres"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -352,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as err:  # a lean install (the runtime only) asked for a part it does not have
+        extra = _EXTRAS.get((err.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"policyc: 此命令需要未安装的组件 {err.name}：请安装 pip install 'policyc[{extra}]'", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .messages import MESSAGES
+from .names import is_unsafe, shown
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def _source_line(span: Span, root: Path | None) -> str | None:
     key = str(path)
     if key not in _SOURCE_CACHE:
         try:
-            _SOURCE_CACHE[key] = path.read_text(encoding="utf-8").splitlines()
+            # lines end at \n only, as the parser and the character scan count them (splitlines would also break
+            # at U+2028, \x1c … and shift every later line)
+            text = path.read_text(encoding="utf-8-sig")
+            _SOURCE_CACHE[key] = [line.removesuffix("\r") for line in text.split("\n")]
         except (OSError, UnicodeDecodeError):
             _SOURCE_CACHE[key] = []
     lines = _SOURCE_CACHE[key]
@@ -102,7 +106,13 @@ def _source_line(span: Span, root: Path | None) -> str | None:
 
 def _display_width(text: str) -> int:
     """Terminal width of text: CJK characters take two columns."""
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    return sum(2 if ord(ch) > 0x2E80 and ch != "\ufffd" else 1 for ch in text)
+
+
+def _visible(line: str) -> str:
+    """A source line as a terminal may show it: a tab becomes a space, other control and invisible characters (a
+    bidi override could reorder what the reader sees) U+FFFD, one column each, so the caret still points at them."""
+    return "".join(" " if ch == "\t" else "\ufffd" if is_unsafe(ch) else ch for ch in line)
 
 
 def render_text(diags: list[Diagnostic], root: Path | None = None) -> str:
@@ -110,11 +120,12 @@ def render_text(diags: list[Diagnostic], root: Path | None = None) -> str:
     out: list[str] = []
     for d in diags:
         label = "错误" if d.severity == "error" else "警告"
-        out.append(f"{label}[{d.code}]: {d.message}")
+        out.append(f"{label}[{d.code}]: {shown(d.message, 10**6)}")
         if d.span:
-            out.append(f"  --> {d.span}")
+            out.append(f"  --> {shown(str(d.span), 10**4)}")
             line = _source_line(d.span, root)
             if line is not None:
+                line = _visible(line)
                 gutter = str(d.span.line)
                 pad = " " * len(gutter)
                 col = max(d.span.col, 1)
@@ -123,9 +134,9 @@ def render_text(diags: list[Diagnostic], root: Path | None = None) -> str:
                 out.append(f" {gutter} | {line}")
                 out.append(f" {pad} | {' ' * _display_width(line[:col - 1])}{'^' * width}")
         for note in d.notes:
-            out.append(f"  = 注: {note}")
+            out.append(f"  = 注: {shown(note, 10**6)}")
         if d.hint:
-            out.append(f"  = 提示: {d.hint}")
+            out.append(f"  = 提示: {shown(d.hint, 10**6)}")
         out.append("")
     errors = sum(d.severity == "error" for d in diags)
     warnings = len(diags) - errors
@@ -143,8 +154,9 @@ def render_github(diags: list[Diagnostic]) -> str:
     lines = []
     for d in diags:
         kind = "error" if d.severity == "error" else "warning"
-        msg = d.message + (f"（提示：{d.hint}）" if d.hint else "")
+        msg = shown(d.message + (f"（提示：{d.hint}）" if d.hint else ""), 10**6)
         msg = msg.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        loc = f" file={d.span.file},line={d.span.line},col={d.span.col}" if d.span and d.span.line else ""
+        file = shown(d.span.file, 10**4).replace("%", "%25").replace(",", "%2C").replace(":", "%3A") if d.span else ""
+        loc = f" file={file},line={d.span.line},col={d.span.col}" if d.span and d.span.line else ""
         lines.append(f"::{kind}{loc},title={d.code}::{msg}")
     return "\n".join(lines)

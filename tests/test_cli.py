@@ -1,6 +1,5 @@
 """The command line as a policy officer and a service use it: outputs, exit codes, and no tracebacks."""
 import json
-import shutil
 import subprocess
 import sys
 

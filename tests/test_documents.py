@@ -1,6 +1,5 @@
 """Documents generated from the same sources as the evaluator: handbooks, parameter pages, the site, notices."""
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """`policyc fmt`: canonical layout, comments kept, idempotent, and never a change of meaning."""
 import subprocess
 import sys
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -1,6 +1,5 @@
 """Any input, however broken, gives diagnostics or a clean error: never an uncaught exception, a hang, or code
 injected into the generated evaluator."""
-import json
 import subprocess
 import sys
 
@@ -119,7 +118,7 @@ def test_deeply_nested_yaml_is_refused_not_crashed():
 def test_policy_text_cannot_inject_code_into_the_evaluator(policy_copy):
     rules = policy_copy / "rules" / "dibao.policy"
     text = rules.read_text(encoding="utf-8")
-    evil = "'); import os; os.system('touch /tmp/policyc-pwned'); ('\\n'''"
+    evil = "'); import os; os.system('touch /tmp/policyc-pwned'); ('\\\\'''"  # \\ in the rule file: one backslash
     rules.write_text(text.replace('不成立时 "家庭财产状况不符合当地规定"', f'不成立时 "财产不符{evil}"'), encoding="utf-8")
     from policyc.compiler import compile_policy
     from policyc.emit.bundle import build_bundle

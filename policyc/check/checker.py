@@ -11,14 +11,13 @@ from ..dsl import ast
 from ..dsl.parser import parse_expr
 from ..ir import (DIMENSIONLESS, MONEY, QUANTITIES, Definition, Enum, Expr, Field, Module, Program, Reason, Record, Requirement,
                   is_optional, optional, strip_optional)
+from ..names import ident_problem, shown
 from ..runtime.values import ROUNDING_MODES
 from . import tables
 from .articles import Articles
 from .params import Param
 from .types import SIMPLE_TYPES, UNIT_TYPES, type_name
 
-IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-DOTTED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")  # outputs and referrals may nest: recheck.next_date
 NULL = "null"
 SELF_NAME = "本人"  # in a per-record definition: the record it is computed for, also inside 筛选/任一/…
 BUILTIN_NAMES = {
@@ -110,8 +109,11 @@ class Checker:
         return decl.presence
 
     def _ident_ok(self, ident: str, span: Span, dotted: bool = False) -> bool:
-        if not (DOTTED if dotted else IDENT).match(ident):
-            self.r.add("E0304", span, ident=ident)
+        """Outputs and referrals may nest (recheck.next_date); other identifiers are one word."""
+        problem = ident_problem(ident, dotted)
+        if problem is not None:
+            code, why = problem
+            self.r.add(code, span, ident=shown(ident), name=shown(ident), problem=why)
             return False
         return True
 

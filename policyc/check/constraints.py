@@ -4,7 +4,6 @@ that a written reason turns into a recorded exception; 不低于 / 不得超过 
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import difflib
 from dataclasses import dataclass
 from decimal import Decimal

@@ -1,6 +1,7 @@
 """Parses rule files (*.policy) into syntax nodes; syntax errors become diagnostics at file:line:col."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +10,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..diagnostics import Reporter, Span
+from ..names import describe_char, is_unsafe, name_problem, scan_source, shown, unsafe_chars
 from . import ast
 
 _CMP = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "!=": "!=", "≠": "!=", "≤": "<=", "≥": ">=",
@@ -60,10 +62,8 @@ class _Build(Transformer):
         raw = str(tok)
         body = raw[1:-1]
         if raw.startswith('"'):
-            body = body.encode("utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8") \
-                if "\\" in body else body
+            body = _ESCAPE.sub(r"\1", body)  # only \" and \\ get here: _check_tokens refused the rest
         span = self._span(tok)
-        body = body.replace("\x00", "\ufffd")  # NUL is reserved by the JSON writer
         return ast.Text(span, body, Span(span.file, span.line, span.col + 1))
 
     # expressions
@@ -315,6 +315,46 @@ class _Build(Transformer):
     row_else = _row("else")
 
 
+_ESCAPE = re.compile(r"\\(.)")
+STRING_MAX = 500  # characters of a quoted text: a reason, a requirement's message, a citation
+
+
+def _check_tokens(tree, path: str, reporter: Reporter, line_offset: int = 0, col_offset: int = 0) -> bool:
+    """Names and strings within the closed alphabets (policyc/names.py): no name starting with an underscore,
+    equal to a Python keyword or longer than 64 characters (E0317); in strings, no escape but \\" and \\\\
+    (E0105) and no control or invisible character (E0009). Reports at the place; True when all are fine."""
+    ok = True
+
+    def at(tok: Token, offset: int = 0, width: int = 0) -> Span:
+        line, col = tok.line, tok.column + offset
+        if line == 1 and line_offset:
+            col += col_offset
+        return Span(path, line + line_offset, col, col + width if width else 0)
+
+    for tok in tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("NAME", "STRING")):
+        text = str(tok)
+        if tok.type == "NAME":
+            problem = name_problem(text)
+            if problem is not None:
+                reporter.add("E0317", at(tok, 0, len(text)), name=shown(text), problem=problem)
+                ok = False
+            continue
+        if text.startswith('"'):
+            for m in _ESCAPE.finditer(text, 1, len(text) - 1):
+                if m.group(1) not in '"\\':
+                    escape = "\\" + (describe_char(m.group(1)) if is_unsafe(m.group(1)) else m.group(1))
+                    reporter.add("E0105", at(tok, m.start(), 2), escape=escape)
+                    ok = False
+        for i, ch in unsafe_chars(text):
+            reporter.add("E0009", at(tok, i, 1), what="文字", char=describe_char(ch))
+            ok = False
+        if len(text) - 2 > STRING_MAX:
+            reporter.add("E0016", at(tok), where="带引号的文字",
+                         detail=f"过长（{len(text) - 2} 个字，最多 {STRING_MAX} 个字）")
+            ok = False
+    return ok
+
+
 def _describe_expected(expected: set[str]) -> str:
     names = []
     for tok in sorted(expected):
@@ -338,14 +378,14 @@ def _syntax_error(err: UnexpectedInput, path: str, text: str, reporter: Reporter
     span = Span(path, max(line, 0) + line_offset, max(col, 1))
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        reporter.add("E0102", span, char=ch)
+        reporter.add("E0102", span, char=describe_char(ch) if ch and is_unsafe(ch) else ch)
     elif isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
         reporter.add("E0103", span, expected=_describe_expected(set(err.expected)))
     else:
         tok = err.token
         reporter.add("E0101", Span(path, tok.line + line_offset, tok.column,
                                    tok.end_column if tok.end_line == tok.line else 0),
-                     found=str(tok), expected=_describe_expected(set(err.expected)))
+                     found=shown(str(tok)), expected=_describe_expected(set(err.expected)))
 
 
 MAX_DEPTH = 60  # nesting of expressions; deeper is unreadable for people and unsafe for the evaluator
@@ -368,12 +408,14 @@ def _too_deep(tree, path: str, reporter: Reporter, line_offset: int = 0) -> bool
 
 def parse_file(path: str, text: str, reporter: Reporter) -> ast.File | None:
     """Parse one rule file; on a syntax error, report it and return None."""
+    if not scan_source(path, text, reporter):
+        return None
     try:
         tree = _lark().parse(text, start="start")
     except UnexpectedInput as err:
         _syntax_error(err, path, text, reporter)
         return None
-    if _too_deep(tree, path, reporter):
+    if _too_deep(tree, path, reporter) or not _check_tokens(tree, path, reporter):
         return None
     items = _Build(path).transform(tree).children
     return ast.File(path, items)
@@ -386,6 +428,7 @@ def parse_expr(text: str, span: Span, reporter: Reporter) -> ast.Node | None:
     except UnexpectedInput as err:
         _syntax_error(err, span.file, text, reporter, span.line - 1, span.col - 1)
         return None
-    if _too_deep(tree, span.file, reporter, span.line - 1):
+    if _too_deep(tree, span.file, reporter, span.line - 1) \
+            or not _check_tokens(tree, span.file, reporter, span.line - 1, span.col - 1):
         return None
     return _Build(span.file, span.line - 1, span.col - 1).transform(tree)

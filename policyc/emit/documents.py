@@ -4,14 +4,17 @@ evaluator, so the two cannot disagree."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from ..check.constraints import effective
 from ..compiler import Compilation
+from ..names import DOTTED, is_unsafe
 from .chinese import Renderer, date_text, number, quantity
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -19,23 +22,87 @@ LEVEL_TEXT = {"province": "省", "city": "市", "county": "县（区）"}
 KIND_TEXT = {"rule": "规则", "value": "定义", "output": "输出", "referral": "转介"}
 
 
+# Every value a template shows comes from policy sources or a request, so every one is escaped for where it goes:
+# HTML by jinja's autoescape, Markdown by _md_escape (applied to every {{ … }} of a Markdown template, so a
+# template cannot forget it). Both first make control and invisible characters visible (_plain): a bidi override
+# in a request could otherwise reorder what a caseworker reads.
+_BREAKS = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_MD_CHARS = re.compile(r"([\\`*_\[\]|~])")
+_MD_LEADING = re.compile(r"^(?:([#+=-])|([0-9]{1,9})([.)])(?=\s|$))")  # heading, list, setext underline
+
+
+def _plain(text: str) -> str:
+    """One line of printable text: line breaks and tabs become spaces, other control or invisible characters
+    U+FFFD."""
+    if not any(is_unsafe(ch) for ch in text):
+        return text
+    return "".join(" " if ch in _BREAKS else "\ufffd" if is_unsafe(ch) else ch for ch in text)
+
+
+class _Md(str):
+    """Text already escaped for Markdown."""
+
+
 def _md_escape(text) -> str:
-    """Policy text in Markdown must stay text: no HTML, no emphasis or links from a name."""
-    text = str(text)
-    for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-        text = text.replace(ch, rep)
-    for ch in "\\`*_[]|":
-        text = text.replace(ch, "\\" + ch)
-    return text
+    """Policy text in Markdown must stay text, wherever a template puts it (a table cell, a list item, the start
+    of a line): no HTML, entity, emphasis, code, link, image, strike-through, table cell break, heading, list,
+    quote or line break from a name, reason or request value."""
+    if isinstance(text, _Md):
+        return text
+    text = _plain(str(text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_CHARS.sub(r"\\\1", text)
+    text = _MD_LEADING.sub(lambda m: "\\" + m.group(1) if m.group(1) else m.group(2) + "\\" + m.group(3), text)
+    stripped = text.lstrip(" ")
+    if stripped != text:  # four leading spaces would make a code block
+        text = "&#32;" * (len(text) - len(stripped)) + stripped
+    return _Md(text)
+
+
+def _html_finalize(value):
+    """Every value of an HTML template, before autoescape: Markup (none comes from sources) stays as it is."""
+    if isinstance(value, Markup):
+        return value
+    return _plain(str(value)) if isinstance(value, str) else value
 
 
 def environment(html: bool) -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                      autoescape=html,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    if html:
+        env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+                          autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=True,
+                                                       default_for_string=True),
+                          finalize=_html_finalize,
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    else:
+        env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, autoescape=False,
+                          finalize=_md_escape,
+                          trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["md"] = _md_escape
     env.filters["date"] = date_text
+    env.filters["ident"] = _ident  # an identifier shown as written: its alphabet has nothing to escape
     return env
+
+
+def _ident(value) -> str:
+    """A parameter or program id as written: lower-case words and dots cannot start Markdown or HTML markup (an
+    underscore inside a word is not emphasis); anything else is refused rather than shown."""
+    return _Md(_param_slug(str(value)))
+
+
+_CODE = re.compile(r"[0-9]{6}")
+
+
+def _param_slug(pid: str) -> str:
+    """A parameter id as it goes into a file name and an href: only from the closed alphabet of identifiers."""
+    if not DOTTED.fullmatch(pid):
+        raise ValueError(f"parameter id {pid!r} cannot name a page")
+    return pid
+
+
+def _code_slug(code: str) -> str:
+    if not _CODE.fullmatch(code):
+        raise ValueError(f"jurisdiction code {code!r} cannot name a page")
+    return code
 
 
 @dataclass
@@ -137,7 +204,7 @@ class Documents:
                 part_title = articles.sections.get(part, "")
                 sections.append({"key": key, "part": part, "part_title": part_title, "title": title,
                                   "new_part": not sections or sections[-1]["part"] != part, "articles": []})
-            params = [{"id": p.id, "name": p.name, "unit": p.unit, "timeline": self.timeline(p, code),
+            params = [{"id": _param_slug(p.id), "name": p.name, "unit": p.unit, "timeline": self.timeline(p, code),
                        "description": p.description}
                       for p in sorted(params_by_article.get(art.citation, []), key=lambda p: p.id)]
             cited = bool(self.rules_by_article.get(art.citation) or params)
@@ -161,7 +228,8 @@ class Documents:
         for code, timeline in p.timelines.items():
             if code == province:
                 continue
-            localities.append({"code": code, "name": self.j[code].full_name, "timeline": self.timeline(p, code)})
+            localities.append({"code": _code_slug(code), "name": self.j[code].full_name,
+                               "timeline": self.timeline(p, code)})
         floors = [{"kind": "下限" if "min" in c else "上限", "expr": c.get("min") or c.get("max"),
                    "wording": c["wording"], "citation": c["citation"],
                    "values": self._bounds(c.get("min") or c.get("max"), province)} for c in p.constraints]
@@ -194,21 +262,29 @@ class Documents:
         cities = []
         for j in self.c.sources.jurisdictions:
             if j.level == "city":
-                counties = [{"code": k.code, "name": k.name, "zone": k.functional_zone,
+                counties = [{"code": _code_slug(k.code), "name": k.name, "zone": k.functional_zone,
                              "own": any(k.code in p.timelines for p in self.c.params.values())}
                             for k in self.c.sources.jurisdictions if k.parent == j.code]
-                cities.append({"code": j.code, "name": j.name, "counties": counties,
+                cities.append({"code": _code_slug(j.code), "name": j.name, "counties": counties,
                                "own": any(j.code in p.timelines for p in self.c.params.values())})
         province = self.c.sources.manifest.data["jurisdiction"]
-        params = [{"id": p.id, "name": p.name} for p in sorted(self.c.params.values(), key=lambda p: p.id)]
-        return {"site": self.site, "province": {"code": province, "name": self.j[province].full_name},
+        params = [{"id": _param_slug(p.id), "name": p.name}
+                  for p in sorted(self.c.params.values(), key=lambda p: p.id)]
+        return {"site": self.site, "province": {"code": _code_slug(province), "name": self.j[province].full_name},
                 "cities": cities, "params": params}
 
     def search_index(self) -> str:
-        items = [{"t": j.full_name, "u": f"handbooks/{j.code}.html", "k": "地区"} for j in self.c.sources.jurisdictions]
-        items += [{"t": f"{p.name}（{p.id}）", "u": f"params/{p.id}.html", "k": "参数"}
+        """A script the pages load: its JSON has no `<`, `>`, `&` or line separators as themselves, so it cannot
+        end a script element, open a comment or break a string, wherever it is included."""
+        items = [{"t": _plain(j.full_name), "u": f"handbooks/{_code_slug(j.code)}.html", "k": "地区"}
+                 for j in self.c.sources.jurisdictions]
+        items += [{"t": _plain(f"{p.name}（{p.id}）"), "u": f"params/{_param_slug(p.id)}.html", "k": "参数"}
                   for p in sorted(self.c.params.values(), key=lambda p: p.id)]
-        return "window.POLICYC_INDEX = " + json.dumps(items, ensure_ascii=False, sort_keys=True) + ";\n"
+        data = json.dumps(items, ensure_ascii=False, sort_keys=True)
+        for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                        ("\u2029", "\\u2029")):
+            data = data.replace(ch, esc)
+        return "window.POLICYC_INDEX = " + data + ";\n"
 
 
 def site_files(c: Compilation, out: Path) -> dict[Path, bytes]:
@@ -222,12 +298,12 @@ def site_files(c: Compilation, out: Path) -> dict[Path, bytes]:
 
     for j in c.sources.jurisdictions:
         data = docs.handbook(j.code)
-        put(out / "handbooks" / f"{j.code}.md", md.get_template("handbook.md.j2").render(**data))
-        put(out / "handbooks" / f"{j.code}.html", html.get_template("handbook.html.j2").render(**data))
+        put(out / "handbooks" / f"{_code_slug(j.code)}.md", md.get_template("handbook.md.j2").render(**data))
+        put(out / "handbooks" / f"{_code_slug(j.code)}.html", html.get_template("handbook.html.j2").render(**data))
     for p in c.params.values():
         data = docs.parameter(p)
-        put(out / "params" / f"{p.id}.md", md.get_template("parameter.md.j2").render(**data))
-        put(out / "params" / f"{p.id}.html", html.get_template("parameter.html.j2").render(**data))
+        put(out / "params" / f"{_param_slug(p.id)}.md", md.get_template("parameter.md.j2").render(**data))
+        put(out / "params" / f"{_param_slug(p.id)}.html", html.get_template("parameter.html.j2").render(**data))
     put(out / "index.html", html.get_template("index.html.j2").render(**docs.index()))
     put(out / "search-index.js", docs.search_index())
     put(out / "style.css", (TEMPLATES / "style.css").read_text(encoding="utf-8"))

@@ -159,7 +159,9 @@ def decision_schema(m: Module, policy_id: str) -> dict:
                              "description": "全部程序；请求只评估部分程序时，只有这些程序"},
                 "referrals": {"type": "array", "items": referral, "title": "专项救助转介"},
                 "missing_facts": dict(missing, title="全部待补充的事实（各程序、成员和转介所缺事实的并集）"),
-                "trace": {"type": "array", "items": trace_item, "title": "所用参数及来源"}}}
+                "trace": {"type": "array", "items": trace_item, "title": "所用参数及来源"},
+                "decision_id": {"type": "string", "pattern": "^[0-9A-Za-z_-]{1,64}$", "title": "决定日志编号",
+                                "description": "决定服务（policyc serve）记录决定日志时给出；本地评估没有此项"}}}
 
 
 def _object(props: dict, title: str) -> dict:

@@ -5,12 +5,14 @@ import csv
 import hashlib
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..diagnostics import PolicyError, Reporter, Span
 from ..dsl import ast
 from ..dsl.parser import parse_file
+from ..names import describe_char, scan_source, shown, unsafe_chars
 from . import schemas
 from .yamlsrc import Located, load_yaml
 
@@ -65,6 +67,10 @@ def display_path(path: Path) -> str:
 
 
 def _read(path: Path, reporter: Reporter, hasher) -> str | None:
+    bad = next(unsafe_chars(path.name), None)
+    if bad is not None:  # the name is shown in diagnostics and written into the bundle (defined_at)
+        reporter.add("E0009", Span(shown(display_path(path))), what="文件名", char=describe_char(bad[1]))
+        return None
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -89,6 +95,8 @@ def _yaml(path: Path, schema: str, reporter: Reporter, hasher) -> Located | None
 
 
 PROVINCE_NAME = "山西省"
+NAME_MAX = 50  # characters of a city's or county's name
+_CITY, _COUNTY = re.compile(r"[0-9]{4}"), re.compile(r"[0-9]{6}")  # ASCII digits only (str.isdigit takes ²٣)
 
 
 def _jurisdictions(root: Path, province_code: str, reporter: Reporter, hasher) -> list[Jurisdiction]:
@@ -97,25 +105,28 @@ def _jurisdictions(root: Path, province_code: str, reporter: Reporter, hasher) -
     for fname, level in (("cities.csv", "city"), ("counties.csv", "county")):
         path = root / "jurisdictions" / fname
         text = _read(path, reporter, hasher)
-        if text is None:
-            continue
+        if text is None or not scan_source(display_path(path), text, reporter):
+            break  # without the cities, every county would be reported as well
         try:
-            rows = list(csv.DictReader(io.StringIO(text.replace("\x00", ""))))
+            rows = list(csv.DictReader(io.StringIO(text)))
         except csv.Error as err:
             reporter.add("E0050", Span(display_path(path), 1, 1), detail=str(err))
             continue
         for lineno, row in enumerate(rows, start=2):
             span = Span(display_path(path), lineno, 1)
             code, name = (row.get("code") or "").strip(), (row.get("name") or "").strip()
+            if len(name) > NAME_MAX:
+                reporter.add("E0050", span, detail=f"地名过长（{len(name)} 个字，最多 {NAME_MAX} 个字）")
+                continue
             if level == "city":
-                if not (len(code) == 4 and code.isdigit() and name):
+                if not (_CITY.fullmatch(code) and name):
                     reporter.add("E0050", span, detail=f"城市代码应为 4 位数字，实际为 {code!r}")
                     continue
                 j = Jurisdiction(code + "00", name, "city", province_code, name, defined_at=str(span))
                 cities[code] = j
             else:
                 parent = cities.get((row.get("city_code") or "").strip())
-                if not (len(code) == 6 and code.isdigit() and name) or parent is None:
+                if not (_COUNTY.fullmatch(code) and name) or parent is None:
                     reporter.add("E0050", span, detail=f"区县 {code!r} 的代码或所属城市无效")
                     continue
                 j = Jurisdiction(code, name, "county", parent.code, parent.name + name,

@@ -2,6 +2,8 @@
 
 Numbers become int or Decimal (from the digits as written, never through float); dates stay ISO strings
 (the schemas check their form); anchors and aliases are refused, so no document can expand beyond its text.
+Characters outside the closed alphabet of policyc.names are refused (E0009) wherever they are written, and in
+every key and text value however they were written (escapes such as "\u202e" or "\0", block scalars' line breaks).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 import yaml
 
 from ..diagnostics import Reporter, Span
+from ..names import TEXT_MAX, describe_char, scan_source, shown, unsafe_chars
 
 Path_ = tuple  # a JSON path: keys and indexes
 
@@ -62,12 +65,14 @@ def _scalar(node: yaml.ScalarNode):
         except InvalidOperation:
             return text
         return value if value.is_finite() else text
-    # str and timestamps stay text (the schemas check date formats); NUL, which JSON output reserves, is replaced
-    return text.replace("\x00", "\ufffd")
+    # str and timestamps stay text (the schemas check date formats); unsafe characters are reported by load_yaml
+    return text
 
 
 def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
     """Parse text; report a syntax error at its line and return None."""
+    if not scan_source(file, text, reporter):
+        return None
     try:
         if "&" in text or "*" in text:
             for token in yaml.scan(text, Loader=yaml.SafeLoader):
@@ -88,7 +93,7 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
         reporter.add("E0008", Span(file, 1, 1))
         return None
     spans: dict[Path_, Span] = {}
-    problems: list[tuple[Span, str]] = []
+    problems: list[tuple[Span, str, dict]] = []  # (span, code, message arguments)
 
     def build(n, path: Path_):
         spans[path] = _span(file, n.start_mark)
@@ -97,17 +102,25 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
             for k, v in n.value:
                 key = _scalar(k) if isinstance(k, yaml.ScalarNode) else None
                 if not isinstance(key, (str, int)) or isinstance(key, bool):
-                    problems.append((_span(file, k.start_mark), "key"))
+                    problems.append((_span(file, k.start_mark), "E0003", {}))
                     continue
                 key = str(key)
+                if _unsafe(key):
+                    problems.append((_span(file, k.start_mark), "E0009", {"what": "键", "char": _unsafe(key)}))
                 if key in out:
-                    problems.append((_span(file, k.start_mark), f"dup:{key}"))
+                    problems.append((_span(file, k.start_mark), "E0004", {"key": shown(key)}))
                 spans[("#key",) + path + (key,)] = _span(file, k.start_mark)
                 out[key] = build(v, path + (key,))
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(v, path + (i,)) for i, v in enumerate(n.value)]
-        return _scalar(n)
+        value = _scalar(n)
+        if isinstance(value, str) and _unsafe(value):
+            problems.append((spans[path], "E0009", {"what": "文字", "char": _unsafe(value)}))
+        elif isinstance(value, str) and len(value) > TEXT_MAX:
+            problems.append((spans[path], "E0016", {"where": shown("/".join(map(str, path))) or "（文件顶层）",
+                                                    "detail": f"文字过长（{len(value)} 个字，最多 {TEXT_MAX} 个字）"}))
+        return value
 
     if node is None:
         return Located(file, None, {(): Span(file, 1, 1)})
@@ -116,9 +129,13 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
     except RecursionError:
         reporter.add("E0008", Span(file, 1, 1))
         return None
-    for span, kind in problems:
-        if kind == "key":
-            reporter.add("E0003", span)
-        else:
-            reporter.add("E0004", span, key=kind[4:])
+    for span, code, args in problems:
+        reporter.add(code, span, **args)
+    if any(code in ("E0009", "E0016") for _, code, _ in problems):
+        return None  # nothing downstream may see such text
     return Located(file, data, spans)
+
+
+def _unsafe(value: str) -> str | None:
+    """The first character a text must not contain, described, or None."""
+    return next((describe_char(ch) for _, ch in unsafe_chars(value)), None)

@@ -1,0 +1,496 @@
+"""Hostile policy sources (issue 10). Policy sources are untrusted: any pull request can change them and CI compiles
+them. Every kind of string a source can hold gets payloads aimed at the generated evaluator (Python), the Jinja
+templates, the HTML and Markdown documents and the terminal. Each is either refused by the compiler with its
+diagnostic code at its line (exit 1, no traceback), or compiled, evaluated and rendered without running anything,
+and shown only as text: escaped in Markdown and HTML, never evaluated by Jinja.
+"""
+import builtins
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import POLICY, ROOT, member, request
+from policyc.compiler import compile_policy
+from policyc.diagnostics import PolicyError, Reporter, render_github, render_text
+from policyc.emit.bundle import build_bundle
+from policyc.emit.documents import _md_escape, notice, site_files
+from policyc.names import is_unsafe
+from policyc.runtime import Evaluator, jsonio
+from policyc.testing import run_cases
+
+sys.path.insert(0, str(ROOT / "tools"))
+import corpus  # noqa: E402  (applies an edit to a copy of the shipped policy set, as the broken corpus does)
+
+# ── payloads ─────────────────────────────────────────────────────────────────────────────────────────────────
+CODE = "\"); __import__('os').system('touch PWNED') #"
+ENV = "'''); __import__('os').environ.__setitem__('POLICYC_PWNED','1') #"
+JINJA = "{{7*7}}{% if 1 %}JINJA{% endif %}"
+SCRIPT = "<script>alert(1)</script>"
+CLOSE = "</script><!--"
+TABLE = "| x | y |"
+LINK = "[l](javascript:alert(1))"
+ATTR = "\" onmouseover=\"alert(4)"
+MARKS = "`c` *b* _i_ ~s~ \\"
+PIECES = [CODE, ENV, JINJA, SCRIPT, CLOSE, TABLE, LINK, ATTR, MARKS]
+P = " ".join(PIECES)  # one free text with all of them
+P2 = " ".join([CODE, JINJA, SCRIPT, TABLE, LINK])  # for texts of at most 200 characters (case and event names)
+TITLE = "</title><script>alert(1)</script>{{7*7}}"
+# a citation (an article's number) cannot hold spaces: the first word would be read as a source's short name
+CITE = "二(二)5<script>alert(1)</script>\"onmouseover=\"x\"|[l](javascript:y)`{{7*7}}`"
+PLACE = "小店</td><script>alert(5)</script>{{7*7}}|区"  # a county's name (jurisdictions/counties.csv)
+
+
+def dsl(text: str, braces: bool = True) -> str:
+    """text as a quoted string of the rule language (a reason template when braces: {{ and }} are literal braces)."""
+    if braces:
+        text = text.replace("{", "{{").replace("}", "}}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def yq(text: str) -> str:
+    """text as a double-quoted YAML scalar."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def diagnose(policy: Path) -> list:
+    reporter = Reporter()
+    try:
+        compile_policy(policy, reporter)
+    except PolicyError:
+        pass
+    return reporter.items
+
+
+# ── 1. names and texts the compiler refuses ─────────────────────────────────────────────────────────────────
+R = "rules/dibao.policy"
+PD = "parameters/dibao.yaml"
+HOUSEHOLD_SIZE = "定义 家庭人口 (household_size)"
+REASON = '不成立时 "家庭财产状况不符合当地规定"'
+REFUSED = [
+    # rule language: names and identifiers
+    ("dsl-name-dunder", dict(file=R, find=HOUSEHOLD_SIZE, replace="定义 __import__ (household_size)",
+                             at="定义 __import__"), "E0317"),
+    ("dsl-name-keyword", dict(file=R, find=HOUSEHOLD_SIZE, replace="定义 lambda (household_size)",
+                              at="定义 lambda"), "E0317"),
+    ("dsl-name-too-long", dict(file=R, find=HOUSEHOLD_SIZE, replace=f"定义 {'长' * 65} (household_size)",
+                               at="定义 长长"), "E0317"),
+    ("dsl-ident-keyword", dict(file=R, find=HOUSEHOLD_SIZE, replace="定义 家庭人口 (import)", at="(import)"),
+     "E0317"),
+    ("dsl-ident-breakout", dict(file=R, find=HOUSEHOLD_SIZE,
+                                replace=f"定义 家庭人口 (household_size{CODE})", at="定义 家庭人口 (household_size"),
+     "E0102"),
+    ("dsl-ident-upper", dict(file=R, find=HOUSEHOLD_SIZE, replace="定义 家庭人口 (HouseholdSize)",
+                             at="HouseholdSize"), "E0304"),
+    ("dsl-output-keyword-segment", dict(file=R, find="(recheck.interval_months)", replace="(recheck.class)",
+                                        at="(recheck.class)"), "E0317"),
+    ("dsl-field-dunder", dict(file="rules/household.policy", find="月低保金 (monthly_amount): 元/月",
+                              replace="月低保金 (__class__): 元/月", at="(__class__)"), "E0317"),
+    ("dsl-enum-code", dict(file="rules/household.policy", find="  urban 城市,", replace="  Urban 城市,",
+                           at="Urban 城市"), "E0304"),
+    # rule language: texts
+    ("dsl-escape-newline", dict(file=R, find=REASON, replace='不成立时 "财产不符\\n' + CODE.replace('"', '\\"') + '"',
+                                at="不成立时 \"财产不符"), "E0105"),
+    ("dsl-escape-nul-citation", dict(file=R, find='规则 财产状况符合规定 (assets_ok) 依据 "审核确认办法 第十四条"',
+                                     replace='规则 财产状况符合规定 (assets_ok) 依据 "审核确认办法 第十四条\\u0000"',
+                                     at="规则 财产状况符合规定"), "E0105"),
+    ("dsl-raw-tab", dict(file=R, find=REASON, replace='不成立时 "家庭财产\t状况不符合当地规定"', at="不成立时 \"家庭财产"),
+     "E0009"),
+    ("dsl-raw-bidi-chinese-quotes", dict(file=R, find=REASON, replace="不成立时 “家庭财产\u202e定规地当合符不况状”",
+                                         at="不成立时 “家庭财产"), "E0009"),
+    ("dsl-comment-bidi", dict(file=R, find="# ── 以家庭为单位的条件",
+                              replace="# \u2067\u202e 以家庭为单位的条件", at="以家庭为单位的条件"), "E0009"),
+    ("dsl-zero-width", dict(file=R, find=REASON, replace='不成立时 "家庭财产\u200b状况不符合当地规定"', at="不成立时 \"家庭财产"),
+     "E0009"),
+    ("dsl-text-too-long", dict(file=R, find=REASON, replace=f'不成立时 "{"长" * 501}"', at="不成立时 \"长长"), "E0016"),
+    # parameters
+    ("param-id-breakout", dict(file=PD, find="  dibao.standard.rural:", replace=f"  {yq('dibao.standard.rural' + CODE)}:",
+                               at="dibao.standard.rural"), "E0304"),
+    ("param-id-keyword", dict(file=PD, find="  dibao.standard.rural:", replace="  dibao.standard.class:",
+                              at="dibao.standard.class"), "E0317"),
+    ("param-id-dunder", dict(file=PD, find="  dibao.standard.rural:", replace="  dibao.__class__:",
+                             at="dibao.__class__"), "E0304"),
+    ("param-id-newline", dict(file=PD, find="  dibao.standard.rural:", replace='  "dibao.standard.rural\\n":',
+                              at="dibao.standard.rural"), "E0009"),
+    ("param-name-html", dict(file=PD, find="    name: 城市低保标准", replace=f"    name: {yq(SCRIPT)}", at="    name: \"<script"),
+     "E0317"),
+    ("param-name-jinja", dict(file=PD, find="    name: 城市低保标准", replace="    name: '{{7*7}}'", at="    name: '{{"),
+     "E0317"),
+    ("choice-code-breakout", dict(file=PD, find="      gap: 差额", replace=f"      {yq('gap' + CODE)}: 差额",
+                                  at=": 差额"), "E0304"),
+    ("choice-label-html", dict(file=PD, find="      gap: 差额", replace=f"      gap: {yq('差额</td>' + SCRIPT)}",
+                               at="      gap:"), "E0317"),
+    ("description-nul-escape", dict(file=PD, find="    description: 城市居民最低生活保障标准，按每人每月计。",
+                                    replace='    description: "城市居民\\0最低生活保障标准"', at="城市居民"), "E0009"),
+    ("description-bidi-escape", dict(file=PD, find="    description: 城市居民最低生活保障标准，按每人每月计。",
+                                     replace='    description: "城市居民\\u202e准标障保活生低最"', at="城市居民"), "E0009"),
+    ("description-block-newline", dict(file=PD, find="    description: 城市居民最低生活保障标准，按每人每月计。",
+                                       replace="    description: |\n      城市居民\n      __import__('os')", at="description: |"),
+     "E0009"),
+    ("yaml-comment-bidi", dict(file=PD, find="# 最低生活保障参数。", replace="# 最低生活保障参数。\u202e\u2066", at="# 最低生活保障参数"),
+     "E0009"),
+    ("source-zero-width", dict(file="localities/140105-xiaodian.yaml", find="      note: 示例：审核确认权限下放至乡镇（街道）。",
+                               replace="      note: 示例：审核确认权限\u200d下放至乡镇（街道）。", at="审核确认权限"), "E0009"),
+    ("locality-unit-isolate", dict(file="localities/140105-xiaodian.yaml", find="      value: 800\n",
+                                   replace='      value: 800\n      unit: "元/月\\u2066"\n', at="unit:"), "E0009"),
+    ("source-url-scheme", dict(file=PD, find="        value: 720\n        illustrative: true",
+                               replace="        value: 720\n        source: {document: 某文件, url: 'javascript:alert(1)'}",
+                               at="javascript:"), "E0015"),
+    ("text-too-long", dict(file=PD, find="    description: 城市居民最低生活保障标准，按每人每月计。",
+                           replace=f"    description: {'长' * 2001}", at="    description: 长长"), "E0016"),
+    # the manifest, cases, events, jurisdictions, file names
+    ("policy-id-html", dict(file="policy.yaml", find="id: shanxi", replace="id: shanxi</script>", at="id: shanxi"), "E0304"),
+    ("article-heading-escape", dict(file="policy.yaml", find="      一: 总体目标", replace='      一: "总体\\e[2J目标"',
+                                    at="      一: \"总体"), "E0009"),
+    ("article-key-newline", dict(file="policy.yaml", find="      第十四条: 家庭财产",
+                                 replace='      "第十四条\\n": 家庭财产', at="第十四条"), "E0009"),
+    ("case-name-newline", dict(file="cases/dibao.yaml", find="  - name: 城市三口之家人均收入低于标准，按差额计发",
+                               replace=f"  - name: {yq('城市三口之家' + chr(10) + CODE)}", at="  - name: \"城市三口之家"),
+     "E0009"),
+    ("event-id-breakout", dict(file="events/drill-2024.yaml", find="  - id: drill-2024-xiaodian",
+                               replace=f"  - id: {yq('drill' + CODE)}", at="  - id: \"drill"), "E0015"),
+    ("county-name-nul", dict(file="jurisdictions/counties.csv", find='140107,"杏花岭区"', replace='140107,"杏花\x00岭区"',
+                             at="140107,"), "E0009"),
+    ("county-code-unicode-digits", dict(file="jurisdictions/counties.csv", find='140107,"杏花岭区"',
+                                        replace='١٤٠١٠٧,"杏花岭区"', at="杏花岭区"), "E0050"),
+    ("file-name-bidi", dict(create="rules/a\u202eycilop.policy", content="", at=None), "E0009"),
+]
+
+
+@pytest.mark.parametrize("entry,code", [(e, c) for _, e, c in REFUSED], ids=[i for i, _, _ in REFUSED])
+def test_a_hostile_name_or_text_is_refused_at_its_line(tmp_path, entry, code):
+    policy = tmp_path / "shanxi"
+    shutil.copytree(POLICY, policy)
+    target, line = corpus.apply(dict(entry, code=code), policy)
+    diags = diagnose(policy)
+    found = [d for d in diags if d.code == code]
+    assert found, [(d.code, d.message) for d in diags]
+    assert all(d.severity == "error" for d in found)
+    if line is not None:
+        assert any(d.span and d.span.line == line and d.span.file.endswith(target.name) for d in found), \
+            [(str(d.span), d.message) for d in found]
+    # what a reviewer reads shows no control or invisible character, only its description
+    for text in (render_text(diags, policy), render_github(diags)):
+        assert not any(is_unsafe(ch) for ch in text.replace("\n", "")), text
+
+
+def test_refused_sources_exit_with_one_and_no_traceback(tmp_path):
+    """The command line on a policy set with many hostile edits at once: every one reported, exit code 1."""
+    policy = tmp_path / "shanxi"
+    shutil.copytree(POLICY, policy)
+    done = set()
+    for name, entry, code in REFUSED:
+        file = entry.get("file") or entry.get("create")
+        if file in done or code not in ("E0009", "E0015", "E0304", "E0317", "E0050"):
+            continue  # one edit per file, so that no edit hides another
+        corpus.apply(dict(entry, code=code), policy)
+        done.add(file)
+    for fmt in ("text", "json", "github"):
+        proc = subprocess.run([sys.executable, "-m", "policyc", "check", "--policy", str(policy), "--format", fmt],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+        out = proc.stdout + proc.stderr
+        assert "E0009" in out and "E0304" in out
+        if fmt != "json":
+            assert not any(is_unsafe(ch) for ch in out.replace("\n", ""))
+    assert not (tmp_path / "PWNED").exists()
+
+
+# ── 2. texts the compiler accepts: compiled, evaluated and rendered as data ─────────────────────────────────
+EDITS = [
+    ("policy.yaml", "title: 山西省社会救助政策规则集", f"title: {yq(TITLE)}"),
+    ("policy.yaml", "    title: 关于改革完善社会救助制度的实施意见", f"    title: {yq(P)}"),  # the primary source
+    ("policy.yaml", "      一: {heading: 总体目标, status: not_computable, reason: 本条只提出",
+     f"      一: {{heading: {yq(P)}, status: not_computable, reason: {yq('# ' + P)}}}  # "),
+    ("policy.yaml", "      二(二)6: {heading:", f"      {yq(CITE)}: {yq(P)}\n      二(二)6: {{heading:"),
+    (PD, "    citation: 二(二)5\n    description: 城市居民最低生活保障标准，按每人每月计。",
+     f"    citation: {yq(CITE)}\n    description: {yq('1. ' + P)}"),
+    (PD, "        value: 720\n        illustrative: true", f"        value: 720\n        source: {{document: {yq(P)}}}"),
+    (R, REASON, "不成立时 " + dsl("家庭财产状况不符合当地规定" + P)),
+    (R, "规则 财产状况符合规定 (assets_ok) 依据 \"审核确认办法 第十四条\":",
+     "规则 财产状况符合规定 (assets_ok) 依据 \"审核确认办法 第十四条\", " + dsl(CITE, braces=False) + ":"),
+    (R, "输出 是否纳入低保 (eligible) = 有(保障方式认定)",
+     "输出 是否纳入低保 (eligible) = 有(保障方式认定)\n\n定义 探测文字 (probe_text): 文本 = " + dsl(P, braces=False)
+     + " 依据 \"二(二)5\"\n\n输出 探测 (probe): 文本 = 探测文字"),
+    ("cases/dibao.yaml", "  - name: 城市三口之家人均收入低于标准，按差额计发", f"  - name: {yq('城市三口之家' + P2)}"),
+    ("events/drill-2024.yaml", "    name: 演练事件：2024年榆次区示例应急期（非真实事件）", f"    name: {yq(P2)}"),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """The shipped set with every payload written into every kind of free text; compiled, built and evaluated
+    with tripwires in place. Returns what each stage produced."""
+    root = tmp_path_factory.mktemp("hostile")
+    policy = root / "shanxi"
+    shutil.copytree(POLICY, policy)
+    for file, find, replace in EDITS:
+        path = policy / file
+        text = path.read_text(encoding="utf-8")
+        assert find in text, (file, find)
+        path.write_text(text.replace(find, replace, 1), encoding="utf-8")
+    counties = policy / "jurisdictions" / "counties.csv"
+    rows = list(csv.reader(io.StringIO(counties.read_text(encoding="utf-8"))))
+    for row in rows:
+        if row[0] == "140107":
+            row[1] = PLACE
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    counties.write_text(buf.getvalue(), encoding="utf-8")
+
+    out = {"policy": policy, "root": root}
+    cwd = os.getcwd()
+    os.chdir(root)  # the payload's `touch PWNED` would land here
+    try:
+        with tripwires() as tripped:
+            reporter = Reporter()
+            try:
+                c = compile_policy(policy, reporter)
+            except PolicyError:
+                pytest.fail(render_text(reporter.items, policy))
+            out["diagnostics"] = reporter.items
+            bundle = jsonio.loads(jsonio.dumps(build_bundle(c)))
+            ev = Evaluator(bundle)
+            out["bundle"], out["evaluator"] = bundle, ev
+            req = request([member("A", 100), member("B<script>alert(6)</script>|" + CODE, 0)], assets=False,
+                          locality="140107")
+            out["decision"] = ev.evaluate(req)
+            out["cases"] = run_cases(ev)
+            out["site"] = {str(p.relative_to(root / "out")): b.decode("utf-8")
+                           for p, b in site_files(c, root / "out").items()}
+            out["notice_md"] = notice(out["decision"], bundle, "md")
+            out["notice_html"] = notice(out["decision"], bundle, "html")
+        out["tripped"] = tripped
+    finally:
+        os.chdir(cwd)
+    return out
+
+
+class tripwires:
+    """Record any attempt to run a shell command, or to import os, sys, subprocess … from code that is not a file
+    of the project (the generated evaluator compiles from a string), while the block runs."""
+
+    DANGEROUS = {"os", "sys", "subprocess", "shutil", "socket", "ctypes", "importlib", "builtins", "pty", "posix"}
+
+    def __enter__(self):
+        self.tripped: list[str] = []
+        self.saved = (builtins.__import__, os.system, os.popen, subprocess.Popen)
+        real_import = builtins.__import__
+        tripped = self.tripped
+
+        def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
+            caller = sys._getframe(1).f_code.co_filename
+            if name.split(".")[0] in tripwires.DANGEROUS and caller.startswith("<") and "frozen" not in caller:
+                tripped.append(f"import {name} from {caller}")
+            return real_import(name, globals, locals, fromlist, level)
+
+        def refuse(*args, **kwargs):
+            tripped.append(f"shell {args!r}")
+            raise AssertionError("a payload tried to run a command")
+
+        builtins.__import__ = guarded_import
+        os.system = os.popen = subprocess.Popen = refuse
+        return self.tripped
+
+    def __exit__(self, *exc):
+        builtins.__import__, os.system, os.popen, subprocess.Popen = self.saved
+        return False
+
+
+def test_the_tripwires_fire():
+    with tripwires() as tripped:
+        exec(compile("__import__('os')", "<payload>", "exec"), {})
+        with pytest.raises(AssertionError):
+            os.system("true")
+    assert len(tripped) == 2 and os.system is not None and builtins.__import__.__name__ == "__import__"
+
+
+def test_hostile_texts_compile_with_no_new_errors(hostile):
+    assert [d for d in hostile["diagnostics"] if d.severity == "error"] == []
+    assert {d.code for d in hostile["diagnostics"]} <= {"W0302"}
+
+
+def test_evaluating_runs_no_payload(hostile):
+    assert hostile["tripped"] == []
+    assert not (hostile["root"] / "PWNED").exists() and not Path("PWNED").exists()
+    assert "POLICYC_PWNED" not in os.environ
+    dibao = hostile["decision"]["programs"]["dibao"]
+    assert dibao["probe"] == P  # a text literal comes back as the same text
+    assert any(("家庭财产状况不符合当地规定" + P) in r["text"] for r in dibao["reasons"])
+    assert CITE in {r["citation"] for r in dibao["reasons"]} or any(CITE in r["citation"] for r in dibao["reasons"])
+    assert hostile["decision"]["locality"]["name"].endswith(PLACE)
+
+
+def test_generated_evaluator_source_holds_payloads_only_as_literals(hostile):
+    """The payloads are in the generated Python only as string constants: no name, attribute or import of theirs."""
+    import ast
+    ev = hostile["evaluator"]
+    for source in (ev.rules_source, ev.inputs_source):
+        tree = ast.parse(source)
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} \
+            | {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        assert not names & {"__import__", "system", "environ", "__setitem__", "eval", "exec", "alert", "PWNED"}
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in n.names} | {n.module.split(".")[0] for n in ast.walk(tree)
+                                          if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & tripwires.DANGEROUS
+        constants = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        assert any(CODE in c for c in constants) or source is ev.inputs_source
+
+
+def test_cases_named_with_payloads_run_and_keep_their_names(hostile):
+    names = [r.name for r in hostile["cases"]]
+    assert "城市三口之家" + P2 in names
+    failures = [f for r in hostile["cases"] for f in r.failures]
+    # the one case that names the emergency expects its old name: the event's new name comes back verbatim
+    assert len(failures) == 1 and failures[0].startswith("emergency.event：") and failures[0].endswith(f"实际 {P2}"), \
+        failures
+
+
+# ── HTML ──────────────────────────────────────────────────────────────────────────────────────────────────
+TAGS = {"html", "head", "meta", "title", "link", "style", "body", "header", "a", "span", "form", "input", "ul", "li",
+        "main", "footer", "script", "h1", "h2", "h3", "h4", "p", "div", "section", "table", "thead", "tbody", "tr",
+        "th", "td", "b", "code", "small", "ol", "strong"}
+HREF = re.compile(r"(\.\./)?(index\.html|style\.css|handbooks/[0-9]{6}\.html|params/[a-z][a-z0-9_.]*\.html)")
+
+
+class Page(HTMLParser):
+    """Every element, attribute and text of a page, with character references decoded."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def handle_comment(self, data):
+        raise AssertionError(f"a comment was opened: {data[:80]!r}")
+
+
+def parse(page: str) -> Page:
+    p = Page()
+    p.feed(page)
+    p.close()
+    return p
+
+
+def assert_only_template_markup(page: str) -> str:
+    """No element, attribute, script or link a source could have added; returns the page's decoded text."""
+    p = parse(page)
+    for tag, attrs in p.elements:
+        assert tag in TAGS, tag
+        for name, value in attrs.items():
+            assert not name.startswith("on") or (name, value) == ("onsubmit", "return false"), (tag, name, value)
+            if name in ("href", "src", "action", "formaction"):
+                assert "javascript:" not in (value or "").lower(), (tag, name, value)
+        if tag == "script":
+            assert set(attrs) <= {"src", "data-root"} and attrs["src"].rsplit("/", 1)[-1] in ("search-index.js",
+                                                                                                "search.js"), attrs
+        if tag in ("a", "link"):
+            assert HREF.fullmatch(attrs["href"]), attrs
+    return "".join(p.text)
+
+
+def test_html_pages_show_payloads_as_text_only(hostile):
+    site = hostile["site"]
+    pages = {k: v for k, v in site.items() if k.endswith(".html")}
+    seen = {"P": 0, "CITE": 0, "PLACE": 0, "TITLE": 0}
+    for name, page in pages.items():
+        text = assert_only_template_markup(page)
+        seen["P"] += P in text
+        seen["CITE"] += CITE in text
+        seen["PLACE"] += PLACE in text
+        seen["TITLE"] += TITLE in text
+        assert "JINJA" not in text.replace(JINJA, "")  # {% if %} was never run
+    assert seen["P"] and seen["CITE"] and seen["PLACE"] and seen["TITLE"] == len(pages)
+    handbook = parse(site["handbooks/140000.html"])
+    assert [a.get("id") for t, a in handbook.elements if t == "section" and a.get("id") == CITE] == [CITE]
+
+
+def test_html_notice_shows_payloads_as_text_only(hostile):
+    text = assert_only_template_markup(hostile["notice_html"])
+    assert P in text and PLACE in text and "B<script>alert(6)</script>|" + CODE in text
+
+
+def test_search_index_cannot_end_a_script_or_open_a_comment(hostile):
+    js = hostile["site"]["search-index.js"]
+    assert not set("<>&\u2028\u2029") & set(js)
+    items = json.loads(js.removeprefix("window.POLICYC_INDEX = ").rstrip().removesuffix(";"))
+    assert any(PLACE in x["t"] for x in items)
+    assert all(HREF.fullmatch(x["u"]) for x in items)
+
+
+# ── Markdown ───────────────────────────────────────────────────────────────────────────────────────────────
+RAW = [piece for piece in PIECES + [TITLE, CITE, PLACE] if _md_escape(piece) != piece]
+
+
+def assert_markdown_text_only(doc: str) -> None:
+    assert "<" not in doc  # every < from a source is &lt;: no HTML, no autolink, no comment
+    assert "](" not in doc.replace("\\](", "")  # no link or image
+    for piece in RAW:
+        assert piece not in doc, piece
+    for line in doc.splitlines():
+        if line.lstrip().startswith("|") and "---" not in line:
+            cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            assert len(cells) in (2, 3, 4), line  # a text's | is escaped: no extra cell
+
+
+def test_markdown_documents_escape_every_payload(hostile):
+    site = hostile["site"]
+    docs = {k: v for k, v in site.items() if k.endswith(".md")}
+    for doc in docs.values():
+        assert_markdown_text_only(doc)
+    province = site["handbooks/140000.md"]
+    assert _md_escape(P) in province and _md_escape(CITE) in province
+    assert "\n" + _md_escape("# " + P) + "\n" in province  # a reason at the start of a line is no heading
+    assert _md_escape("# " + P).startswith("\\# ")
+    urban = site["params/dibao.standard.urban.md"]
+    assert "\n" + _md_escape("1. " + P) + "\n" in urban and _md_escape("1. " + P).startswith("1\\. ")
+    assert "| 《" + _md_escape(P) + "》 |" in urban  # a source in a table cell
+    assert _md_escape(PLACE) in site["handbooks/140107.md"]
+
+
+def test_markdown_notice_escapes_every_payload(hostile):
+    doc = hostile["notice_md"]
+    assert_markdown_text_only(doc)
+    assert _md_escape(P) in doc and _md_escape(PLACE) in doc
+
+
+def test_markdown_escaping_is_complete_for_any_text():
+    for text, expected in [("a|b", "a\\|b"), ("# x", "\\# x"), ("1. x", "1\\. x"), ("1.5", "1.5"), ("- x", "\\- x"),
+                           ("a\nb", "a b"), ("a\u2028b", "a b"), ("\u202eabc", "\ufffdabc"), ("<b>", "&lt;b&gt;"),
+                           ("&lt;", "&amp;lt;"), ("[l](u)", "\\[l\\](u)"), ("`x`", "\\`x\\`"), ("*_~", "\\*\\_\\~"),
+                           ("    code", "&#32;&#32;&#32;&#32;code"), ("a\\", "a\\\\"), ("{{7*7}}", "{{7\\*7}}")]:
+        assert _md_escape(text) == expected, text
+        assert _md_escape(_md_escape(text)) == expected  # escaped once, even when a template escapes again
+
+
+def test_the_closed_alphabets_of_identifiers_and_names():
+    from policyc.names import ident_problem, name_problem
+    for ok in ("dibao", "a1_b", "dibao.standard.urban", "tekun.care.dispersed.full_care"):
+        assert ident_problem(ok, dotted=True) is None, ok
+    for bad in ("Dibao", "_x", "a-b", "a.__b", "a.1b", "a\n", "ａ", "dib\u0430o", "a..b", "a b", ""):
+        assert ident_problem(bad, dotted=True) == ("E0304", None), bad
+    for bad in ("class", "a.import", "x" * 65, ".".join("a" * 9)):
+        assert ident_problem(bad, dotted=True)[0] == "E0317", bad
+    assert ident_problem("a.b") == ("E0304", None)  # one word only where no dots are allowed
+    for ok in ("城市低保标准", "标准2024", "abc_1", "㐀"):
+        assert name_problem(ok) is None, ok
+    for bad in ("__import__", "_x", "1元", "class", "a b", "城市\u202e", "<b>", "长" * 65, "\u4dc0", "标准\u3000", ""):
+        assert name_problem(bad), bad
