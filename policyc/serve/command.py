@@ -70,7 +70,8 @@ def cmd_serve(args) -> int:
         return _fail(f"[{err.code}] {err}")
 
     import uvicorn
-    common = dict(host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=30)
+    common = dict(host=config.host, port=config.port, log_level=args.log_level, timeout_graceful_shutdown=30,
+                  http="policyc.serve.http:NoDelayH11Protocol")
     if config.workers == 1:
         uvicorn.run(app, **common)
     else:
