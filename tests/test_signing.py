@@ -134,9 +134,14 @@ def test_keygen_refuses_to_overwrite_without_force(tmp_path, capsys):
     assert stat.S_IMODE(priv.stat().st_mode) == 0o600
 
 
-def test_keygen_into_missing_directory_or_onto_a_directory_is_a_clean_error(tmp_path, capsys):
-    assert main(["keygen", str(tmp_path / "no" / "such" / "key")]) == 2
-    assert "无法写入" in capsys.readouterr().err
+def test_keygen_makes_a_private_directory_for_a_new_key_and_refuses_a_directory(tmp_path, capsys):
+    assert main(["keygen", str(tmp_path / "keys" / "release")]) == 0
+    assert (tmp_path / "keys" / "release.pub").is_file()
+    assert (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    capsys.readouterr()
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    assert main(["keygen", str(tmp_path / "blocked" / "key")]) == 2
+    assert "无法创建目录" in capsys.readouterr().err
     (tmp_path / "dir").mkdir()
     assert main(["keygen", "--force", str(tmp_path / "dir")]) == 2
     assert "是目录" in capsys.readouterr().err and not (tmp_path / "dir.pub").exists()

@@ -42,6 +42,10 @@ def generate_key(path, *, force: bool = False) -> str:
             raise SigningError(f"{p} 是目录，不能写入密钥")
         if not force and (p.exists() or p.is_symlink()):
             raise SigningError(f"{p} 已存在：不会覆盖（旧密钥将无法恢复）；确要覆盖请加 --force")
+    try:  # a new folder for keys is readable by its owner only
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise SigningError(f"无法创建目录 {path.parent}：{err.strerror or err}") from None
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
