@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from policyc.runtime import Evaluator, jsonio  # noqa: E402
-from policyc.serve.decision_log import AsyncLogWriter, _row, new_decision_id, open_log  # noqa: E402
+from policyc.serve.decisionlog import AsyncLogWriter, new_decision_id, open_log  # noqa: E402
+from policyc.serve.decisionlog.rows import to_row  # noqa: E402
 
 
 def entries(log, ev, request, decision, n):
@@ -77,7 +78,7 @@ def main() -> int:
     made = entries(probe, ev, request, decision, 200)
     per_entry = (time.perf_counter() - t) / 200
     probe.close()
-    size = len(_row(made[0])[8].encode("utf-8"))
+    size = len(to_row(made[0]).entry.encode("utf-8"))
     print(f"make_entry (mask, identifier scan, hash): {per_entry * 1e6:.0f} µs per entry; entry JSON {size / 1024:.1f} KB")
     for name, url, schema in targets:
         log = open_log(url)

@@ -1,4 +1,4 @@
-"""The decision log (policyc/serve/decision_log.py) and `policyc log`, on SQLite and on a real PostgreSQL server.
+"""The decision log (policyc/serve/decisionlog/) and `policyc log`, on SQLite and on a real PostgreSQL server.
 
 PostgreSQL: set POLICYC_TEST_POSTGRES=postgresql://… (`eval "$(bash .ci/postgres.sh)"` starts a server and prints
 it). Without it the PostgreSQL cases are skipped, except under CI (env CI set), where they fail instead."""
@@ -24,8 +24,8 @@ import pytest
 
 from policyc.cli import main
 from policyc.runtime import Evaluator, jsonio
-from policyc.serve.decision_log import (DEFAULT_MASK, AsyncLogWriter, DecisionLog, DecisionLogError, Mask,
-                                        RawJSON, dumps_exact, make_entry, new_decision_id, open_log)
+from policyc.serve.decisionlog import (DEFAULT_MASK, AsyncLogWriter, DecisionLog, DecisionLogError, Mask,
+                                       RawJSON, dumps_exact, make_entry, new_decision_id, open_log)
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ENV = "POLICYC_TEST_POSTGRES"
@@ -454,7 +454,7 @@ def test_deleting_old_decisions_also_removes_their_program_rows(log, log_url):
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from policyc.serve.decision_log import open_log, make_entry, new_decision_id
+    from policyc.serve.decisionlog import open_log, make_entry, new_decision_id
     url, tag, batches, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     log = open_log(url)
     while time.time() < start:
@@ -521,7 +521,7 @@ def test_what_record_returned_survives_the_process_being_killed(log_url):
 
 def test_concurrent_creation_of_a_new_log(log_url):
     """Several workers starting at once on a log that does not exist yet."""
-    script = ("import sys,time; from policyc.serve.decision_log import open_log\n"
+    script = ("import sys,time; from policyc.serve.decisionlog import open_log\n"
               "t=float(sys.argv[2])\nwhile time.time()<t: time.sleep(0.001)\nopen_log(sys.argv[1]).close()")
     start = time.time() + 1.0
     procs = [subprocess.Popen([sys.executable, "-c", script, log_url, str(start)], stderr=subprocess.PIPE, text=True,

@@ -559,7 +559,7 @@ def test_decision_log(bundle_file, tmp_path, household, ev):
             == {"$ref": "#/components/schemas/LoggedDecision"}
         jsonschema = pytest.importorskip("jsonschema")
         jsonschema.Draft202012Validator(doc["components"]["schemas"]["LoggedDecision"]).validate(json.loads(r.text))
-    from policyc.serve.decision_log import open_log
+    from policyc.serve.decisionlog import open_log
     log = open_log(url)
     try:
         for i in [decision_id] + [i for i in ids if i]:

@@ -106,7 +106,7 @@ def test_sigkill_under_load_loses_no_answered_decision(tmp_path):
     assert not errors, errors[:3]
     assert before_kill >= 10, (before_kill, (tmp_path / "server.log").read_text(errors="replace")[-2000:])
 
-    from policyc.serve.decision_log import open_log
+    from policyc.serve.decisionlog import open_log
     log = open_log(url)
     try:
         missing = [i for i in received if log.get_json(i) is None]

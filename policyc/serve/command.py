@@ -59,7 +59,7 @@ def cmd_serve(args) -> int:
         from .app import create_app
         app = create_app(config)  # checks the limits, the admin token and the trusted keys
         if config.decision_log:  # a log that cannot be opened stops the start with a message, not a traceback
-            from .decision_log import DecisionLogError, open_log
+            from .decisionlog import DecisionLogError, open_log
             try:
                 open_log(config.decision_log).close()
             except DecisionLogError as err:

@@ -56,13 +56,14 @@ def _usage(message: str):
 
 
 def _filters(args) -> dict:
-    from .decision_log import DecisionLogError, _utc
+    from .decisionlog import DecisionLogError
+    from .decisionlog.times import utc
     out = {"locality": None, "program": None, "limit": None, "since": None, "until": None}
     try:
         if args.since is not None:
-            out["since"] = _utc(args.since)
+            out["since"] = utc(args.since)
         if args.until is not None:
-            out["until"] = _utc(args.until)
+            out["until"] = utc(args.until)
     except DecisionLogError as err:
         raise _usage(f"[{err.code}] {err}") from None
     if args.locality is not None:
@@ -81,7 +82,7 @@ def _filters(args) -> dict:
 
 
 def _open(url: str):
-    from .decision_log import DecisionLogError, open_log
+    from .decisionlog import DecisionLogError, open_log
     if not url or not url.strip():
         raise _usage("请用 --decision-log 指定决策日志地址")
     try:
@@ -92,7 +93,7 @@ def _open(url: str):
 
 def cmd_query(args) -> int:
     from ..cli import EXIT_OK
-    from .decision_log import DecisionLogError
+    from .decisionlog import DecisionLogError
     filters = _filters(args)
     log = _open(args.decision_log)
     try:
@@ -110,7 +111,7 @@ def cmd_query(args) -> int:
 
 def cmd_export(args) -> int:
     from ..cli import EXIT_OK
-    from .decision_log import DecisionLogError
+    from .decisionlog import DecisionLogError
     filters = _filters(args)
     target = os.path.abspath(args.out)
     folder = os.path.dirname(target)
@@ -155,7 +156,7 @@ def cmd_export(args) -> int:
 
 def cmd_get(args) -> int:
     from ..cli import EXIT_OK, _out
-    from .decision_log import DecisionLogError
+    from .decisionlog import DecisionLogError
     log = _open(args.decision_log)
     try:
         text = log.get_json(args.decision_id.strip())

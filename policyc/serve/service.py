@@ -79,7 +79,7 @@ class Service:
     # ── lifecycle (Starlette lifespan) ────────────────────────────────────────────────────────────────────────
     async def start(self) -> None:
         if self.config.decision_log:
-            from .decision_log import AsyncLogWriter, open_log
+            from .decisionlog import AsyncLogWriter, open_log
             self.log = await anyio.to_thread.run_sync(open_log, self.config.decision_log)
             self.writer = AsyncLogWriter(self.log)
             self.writer.start()
@@ -120,7 +120,7 @@ class Service:
         programs = tuple(p for p in ev.program_ids if options.programs is None or p in options.programs)
         if self.log is None:
             return Answer(text, None, loaded, programs)
-        from .decision_log import new_decision_id
+        from .decisionlog import new_decision_id
         decision_id = new_decision_id()
         text = f'{{"decision_id":"{decision_id}",{text[1:]}'
         entry = self.log.make_entry(decision_id=decision_id, request=request, decision=text,
