@@ -1,5 +1,6 @@
-"""Nothing answered is lost: `policyc serve` with a SQLite decision log, killed with SIGKILL under load, has in its
-log every decision_id it sent in a 200 response."""
+"""Nothing answered is lost: `policyc serve` with a decision log (SQLite, and PostgreSQL when
+POLICYC_TEST_POSTGRES names a server — required under CI), killed with SIGKILL under load, has in its log every
+decision_id it sent in a 200 response."""
 import os
 import shutil
 import signal
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -40,12 +42,24 @@ def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> None
     raise AssertionError("policyc serve did not become ready")
 
 
-def test_sigkill_under_load_loses_no_answered_decision(tmp_path):
+def log_url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.db'}"
+    base = os.environ.get("POLICYC_TEST_POSTGRES")
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the kill test on PostgreSQL: POLICYC_TEST_POSTGRES is not set")
+        pytest.skip("the PostgreSQL kill test needs POLICYC_TEST_POSTGRES=postgresql://… (see .ci/postgres.sh)")
+    return f"{base}{'&' if '?' in base else '?'}schema=kill_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_sigkill_under_load_loses_no_answered_decision(tmp_path, backend):
     bundle = tmp_path / "shanxi.bundle.json"
     shutil.copyfile(ROOT / "generated" / "shanxi.bundle.json", bundle)
     request = (ROOT / "examples" / "household.json").read_bytes()
     batch = b"[" + b",".join([request] * 3) + b"]"
-    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    url = log_url(backend, tmp_path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_log = open(tmp_path / "server.log", "wb")
@@ -115,3 +129,5 @@ def test_sigkill_under_load_loses_no_answered_decision(tmp_path):
         log.close()
     assert missing == [], f"{len(missing)} of {len(received)} answered decisions are not in the log"
     assert stored >= len(set(received)) == len(received)
+    print(f"\n{backend}: {len(received)} decisions answered ({before_kill} before the kill), all {len(received)} "
+          f"in the log ({stored} stored)")

@@ -2,9 +2,9 @@
 Schemas (bundle["schemas"]), embedded unchanged as components `Request` and `Decision`: OpenAPI 3.1 schemas are
 JSON Schema 2020-12, and each keeps its `$id`, so its internal `#/$defs/…` references resolve inside it.
 
-The generated decision schema is closed (additionalProperties: false) and has no `decision_id`; with a decision
-log the service adds one, so the answers are then described by `LoggedDecision`: the same schema under another
-`$id`, with `decision_id` added. The request schema is closed too: the optional `bundle` field a request body
+The generated decision schema is closed (additionalProperties: false) and allows an optional `decision_id`; with
+a decision log every answer has one, so the answers are then described by `LoggedDecision`: the same schema under
+another `$id`, with `decision_id` required. The request schema is closed too: the optional `bundle` field a request body
 may carry to pick a bundle is taken out before evaluation and is described in the operation, not in `Request`.
 """
 from __future__ import annotations
