@@ -94,7 +94,29 @@ HOSTILE = {
     "locality code": lambda b: b["jurisdictions"][0].update(code=f"14'{SYSTEM}'"),
     "expression nested too deep": lambda b: b["ir"]["definitions"][0].update(expr=_deep(400)),
     "IR version": lambda b: b["ir"].update(ir_version=99),
+    # found by red-teaming: shapes that passed the first check but hung or crashed the load
+    "jurisdiction cycle": lambda b: (b["jurisdictions"][0].update(parent=b["jurisdictions"][1]["code"]),
+                                     b["jurisdictions"][1].update(parent=b["jurisdictions"][0]["code"])),
+    "jurisdiction its own parent": lambda b: b["jurisdictions"][1].update(parent=b["jurisdictions"][1]["code"]),
+    "reference that is a list": lambda b: _first_node(b, "input").update(value=["household"]),
+    "scope that is a list": lambda b: b["ir"]["definitions"][0].update(scope=["member"]),
+    "date not on the calendar": lambda b: _scalar_param(b)["timelines"]["140000"][0].update({"from": "2023-13-45"}),
+    "input of type null": lambda b: b["ir"]["inputs"][0].update(type="null"),
+    "parameter of type text": lambda b: _scalar_param(b).update(type="text"),
+    "emergency raising an enum parameter": lambda b: b["events"].append(dict(
+        b["events"][0] if b["events"] else {"id": "x", "name": "x", "localities": ["140000"], "from": "2024-01-01",
+                                            "to": "2024-01-02"},
+        changes={next(k for k, v in b["parameters"].items() if v["type"].startswith("enum:")): {"add": 1}})),
+    "output nested under another output": lambda b: _nest_output(b),
+    "version that is no header value": lambda b: b["manifest"].update(version="0.1.0-测试"),
 }
+
+
+def _nest_output(b):
+    prog = b["ir"]["programs"][0]
+    first = next(d for d in b["ir"]["definitions"] if d["id"] == prog["outputs"][0])
+    b["ir"]["definitions"].append(dict(first, id=first["id"] + ".more"))
+    prog["outputs"].append(first["id"] + ".more")
 
 
 def _deep(n):
@@ -117,6 +139,33 @@ def test_hostile_ir_with_a_recomputed_hash_is_refused_before_any_code_is_generat
     with pytest.raises(MalformedBundle) as err:
         Evaluator(b)
     assert "$" in str(err.value) and "未从中生成任何代码" in str(err.value)
+
+
+def test_a_string_never_hashes_like_the_number_it_spells(fresh):
+    """The canonical form writes Decimals through a marker; a string spelling that marker must not serialise like
+    the number, or an edited bundle would keep its hash and its signature."""
+    from decimal import Decimal
+    b = fresh()
+    entry = _scalar_param(b)["timelines"]["140000"][0]
+    before = content_hash(b)
+    entry["value"] = f"\x00D{entry['value']}\x00"
+    assert content_hash(b) != before
+    assert jsonio.dumps({"a": "\x00D5\x00"}, indent=None) != jsonio.dumps({"a": Decimal(5)}, indent=None)
+
+
+@pytest.mark.parametrize("number", ["1e1000000", "1e-999999999", "9" * 5000, "1" + "0" * 60])
+def test_numbers_too_large_to_handle_are_refused_where_they_are_read(number):
+    with pytest.raises(ValueError):
+        jsonio.loads('{"age": %s}' % number)
+
+
+def test_a_huge_integral_decimal_given_through_the_api_is_an_input_error(evaluator):
+    from decimal import Decimal
+    from policyc.runtime import InputError
+    req = request([member("A", 100)])
+    req["household"]["members"][0]["age"] = Decimal("1e1000000")
+    with pytest.raises(InputError):
+        evaluator.evaluate(req)
 
 
 def test_the_cli_refuses_a_hostile_bundle_in_chinese_without_a_traceback(fresh, tmp_path, capsys):

@@ -647,3 +647,21 @@ def test_service_needs_no_compiler(bundle_file, household_text, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [[], "shanxi", True]
+
+
+def test_a_json_batch_whose_answer_would_be_too_large_is_refused_whole(bundle_file, household, monkeypatch):
+    from policyc.serve import app as app_module
+    one = len(load(SHIPPED).evaluate_json(household))
+    monkeypatch.setattr(app_module, "MAX_BATCH_ANSWER", one * 2)  # the real bound is 64 MB
+    with serve(bundle_file) as c:
+        assert c.post("/v1/decisions:batch", json=[household] * 2).status_code == 200
+        body = problem(c.post("/v1/decisions:batch", json=[household] * 70), 413, "S0114")
+        assert "未记录、未答复" in body["problems"][0]["message"]
+        ndjson = "\n".join([line(household)] * 3) + "\n"  # NDJSON streams: no such bound
+        r = c.post("/v1/decisions:batch", content=ndjson, headers={"content-type": "application/x-ndjson"})
+        assert r.status_code == 200 and len(r.text.splitlines()) == 3
+
+
+def test_a_number_too_large_to_convert_is_malformed_json_not_a_stalled_server(client, household_text):
+    body = household_text.replace('"monthly_income"', '"age": 1e1000000, "x_monthly_income"', 1)
+    problem(client.post("/v1/decisions", content=body), 400, "S0101")

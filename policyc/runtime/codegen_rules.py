@@ -62,7 +62,7 @@ class RulesCodegen:
         return getattr(self, "x_" + e.op)(e)
 
     def x_lit(self, e: Expr) -> str:
-        t = e.type
+        t = strip_optional(e.type)
         if e.value is None:
             return "None"
         if t == "bool":

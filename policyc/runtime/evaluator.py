@@ -12,13 +12,13 @@ from .. import ir
 from . import jsonio, values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
-from .errors import InputError, LocalityError, RuntimeFault
+from .errors import BundleError, InputError, LocalityError, RuntimeFault
 from .inputs import HELPERS, MISSING, Collected, InputCodegen, render_path
 from .inputs import absent_value as absent
 from .partial import PartialEvaluator
 from .locality import LocalityIndex
 from .pysource import compile_audited
-from .validate import check_bundle
+from .validate import MalformedBundle, check_bundle
 
 
 class _Frozen(dict):
@@ -84,6 +84,14 @@ class Evaluator:
         if not verified:
             verify(bundle)
         check_bundle(bundle)  # before anything is generated from it: the hash alone proves nothing
+        try:
+            self._build(bundle)
+        except BundleError:
+            raise
+        except Exception as err:  # a shape the check let through but the generators cannot use: still refused
+            raise MalformedBundle(f"规则包的内容无法编译为评估器（{type(err).__name__}：{str(err)[:200]}）") from None
+
+    def _build(self, bundle: dict) -> None:
         self.bundle = bundle
         m = bundle["manifest"]
         self.bundle_info = {"id": m["id"], "version": m["version"], "sha256": m["sha256"]}
@@ -398,7 +406,8 @@ class Evaluator:
             problems.append(("$.date", "缺少评估日期（date）"))
         elif not isinstance(day, _dt.date):
             try:
-                day = _dt.date.fromisoformat(day) if isinstance(day, str) and len(day) == 10 else None
+                day = (_dt.date.fromisoformat(day) if isinstance(day, str) and len(day) == 10 and day[4] == day[7] == "-"
+                       else None)
             except ValueError:
                 day = None
             if day is None:

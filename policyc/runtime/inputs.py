@@ -77,9 +77,9 @@ def money(x, path, key, errs, mode="req", lo=None, hi=None):
 def integer(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'int', lo, hi)
-    if type(x) is Decimal and x.is_finite() and x == x.to_integral_value():
-        x = int(x)
-    if type(x) is not int:
+    if type(x) is Decimal and x.is_finite() and x.adjusted() < 19 and x == x.to_integral_value():
+        x = int(x)  # (a huge exponent would make int() take minutes: those are refused below as not integers)
+    if type(x) is not int or abs(x) >= 10**18:
         errs.append((_where(path, key), f"应为整数，实际为 {x!r}"[:200]))
         return None
     if (lo is not None and x < lo) or (hi is not None and x > hi):
@@ -120,7 +120,7 @@ def text(x, path, key, errs, mode="req", lo=None, hi=None):
 def date(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'date', lo, hi)
-    if type(x) is str and len(x) == 10:
+    if type(x) is str and len(x) == 10 and x[4] == "-" and x[7] == "-":  # not 2024-W01-1, which 3.11 reads
         try:
             return _dt.date.fromisoformat(x)
         except ValueError:

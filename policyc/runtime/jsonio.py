@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import secrets
 from decimal import Decimal
 
 
@@ -10,14 +11,37 @@ def _reject_constant(name: str):
     raise ValueError(f"不允许的数值 {name}（JSON 中不能使用 NaN 或 Infinity）")
 
 
+# Numbers are bounded where they are read: a 13-byte "1e1000000" would otherwise become a Decimal whose
+# conversion to int or text takes minutes (a denial of service by one request or one bundle field).
+MAX_DIGITS = 40
+MAX_EXPONENT = 40
+
+
+def _decimal(text: str) -> Decimal:
+    if len(text) > 2 * MAX_DIGITS:
+        raise ValueError(f"数字过长（{len(text)} 个字符）")
+    value = Decimal(text)
+    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        raise ValueError(f"数字 {text[:40]} 超出可处理的范围（绝对值应在 1e-{MAX_EXPONENT} 至 1e{MAX_EXPONENT} 之间）")
+    return value
+
+
+def _integer(text: str) -> int:
+    if len(text) > MAX_DIGITS:
+        raise ValueError(f"整数过长（{len(text)} 位）")
+    return int(text)
+
+
 def loads(text: str | bytes):
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    return json.loads(text, parse_float=_decimal, parse_int=_integer, parse_constant=_reject_constant)
 
 
-# A Decimal leaves the C encoder as a marked string, "\u0000D<digits>\u0000", whose quotes are then removed.
-# Request strings cannot contain NUL (the runtime accepts printable text only) and policy texts are checked
-# for it, so no other string can carry the marker.
-_OPEN, _CLOSE = '"\\u0000D', '\\u0000"'
+# A Decimal leaves the C encoder as a marked string, "\u0000<nonce><digits><nonce>\u0000", whose quotes and marks are then
+# removed. The nonce is random per process, so no string in the data — a bundle is untrusted, and a string
+# "\u0000D5\u0000" must never serialise like the number 5, or two different bundles would share a hash and a
+# signature — can carry the mark.
+_NONCE = secrets.token_hex(8)
+_OPEN, _CLOSE = f'"\\u0000{_NONCE}', f'{_NONCE}\\u0000"'
 
 
 def _default(obj):
@@ -25,7 +49,7 @@ def _default(obj):
         if not obj.is_finite():
             raise ValueError(f"cannot write {obj} as JSON")
         text = str(int(obj)) if obj == obj.to_integral_value() else format(obj.normalize(), "f")
-        return f"\x00D{text}\x00"
+        return f"\x00{_NONCE}{text}{_NONCE}\x00"
     if isinstance(obj, _dt.date):
         return obj.isoformat()
     if isinstance(obj, (tuple, set, frozenset)):

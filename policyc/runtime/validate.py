@@ -9,6 +9,7 @@ is the first of those three walls, and the one that names the bundle's JSON path
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from decimal import Decimal
@@ -37,6 +38,7 @@ _CODE = re.compile(r"[0-9]{6}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DECIMAL = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,12})?")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
 _SCALARS = frozenset({"money", "money/month", "money/year", "ratio", "percent", "number", "int", "months", "years",
                       "age", "count", "date", "bool", "text", "locality"})
 _NUMERIC = frozenset({"money", "money/month", "money/year", "ratio", "percent", "number", "int", "months", "years",
@@ -65,6 +67,24 @@ MAX_DEPTH = 200
 
 def _is_int(x) -> bool:
     return type(x) is int
+
+
+def _date(x, path: str) -> str:
+    """A date written YYYY-MM-DD that exists on the calendar."""
+    if type(x) is str and _DATE.fullmatch(x):
+        try:
+            dt.date.fromisoformat(x)
+            return x
+        except ValueError:
+            pass
+    raise _Bad(path, f"应为日期 YYYY-MM-DD，实际为 {x!r}"[:300])
+
+
+def _ref(x, known, path: str, what: str):
+    """A reference to something declared: a string that names one of `known`."""
+    if type(x) is not str or x not in known:
+        raise _Bad(path, f"{what} {x!r} 不存在"[:300])
+    return x
 
 
 def text(x, path: str, *, line: bool = True, limit: int = 20000, empty: bool = True) -> str:
@@ -140,13 +160,13 @@ class _Module:
             self.records[_match(_WORD, r["id"], f"{p}.id", "记录类型编号")] = r
         self.definitions: dict[str, dict] = {}
 
-    def type(self, t, path: str, allow_table: bool = False) -> str:
+    def type(self, t, path: str, allow_table: bool = False, allow_null: bool = False) -> str:
         """A type string of the grammar `opt:`? (scalar | enum:ID | record:ID | list:T | table:K>V), with every
         enum and record it names declared."""
         if type(t) is not str or len(t) > 200:
             raise _Bad(path, f"应为类型，实际为 {t!r}"[:300])
         rest = t[4:] if t.startswith("opt:") else t
-        if rest in _SCALARS or rest == "null":
+        if rest in _SCALARS or (rest == "null" and allow_null):
             return t
         if rest.startswith("enum:"):
             if rest[5:] not in self.enums:
@@ -194,7 +214,7 @@ def _literal(e: dict, path: str, m: _Module) -> None:
         _number(v, path, whole=base in ("int", "months", "years", "age", "count"))
         ok = True
     elif base == "date":
-        ok = type(v) is str and bool(_DATE.fullmatch(v))
+        ok = _date(v, path) is not None
     elif base == "locality":
         ok = type(v) is str and bool(_CODE.fullmatch(v))
     elif base.startswith("enum:"):
@@ -215,7 +235,7 @@ def _expr(e, path: str, m: _Module, ctx: dict, bound: frozenset, depth: int = 0)
     op = e["op"]
     if type(op) is not str or op not in _OPS:
         raise _Bad(f"{path}.op", f"未知的运算 {op!r}"[:300])
-    m.type(e["type"], f"{path}.type")
+    m.type(e["type"], f"{path}.type", allow_null=True)
     arity, payload = _OPS[op]
     args = _list(e.get("args", []), f"{path}.args", 999)
     lo, hi = arity if isinstance(arity, tuple) else (arity, arity)
@@ -232,16 +252,14 @@ def _expr(e, path: str, m: _Module, ctx: dict, bound: frozenset, depth: int = 0)
         if type(value) is not str or value not in ctx["parameters"]:
             raise _Bad(vpath, f"规则读取的参数 {value!r} 不在 parameter_types 中"[:300])
     elif payload == "input":
-        if value not in ctx["inputs"]:
-            raise _Bad(vpath, f"未声明的输入 {value!r}"[:300])
+        _ref(value, ctx["inputs"], vpath, "输入")
     elif payload == "def":
-        if value not in ctx["defined"]:
-            raise _Bad(vpath, f"定义 {value!r} 不存在或在使用之后才定义"[:300])
+        _ref(value, ctx["defined"], vpath, "定义（或在使用之后才定义）")
     elif payload == "field":
         if type(value) is not str or not (_WORD.fullmatch(value) or value in ctx["defined"]):
             raise _Bad(vpath, f"字段应为字段编号或已定义的值，实际为 {value!r}"[:300])
     elif payload == "elem":
-        if value != "self" and value not in bound:
+        if value != "self" and (type(value) is not str or value not in bound):
             raise _Bad(vpath, f"列表元素变量 {value!r} 未被外层的汇总运算绑定"[:300])
     elif payload in ("var", "var?"):
         if not (payload == "var?" and len(args) == 1):
@@ -269,8 +287,8 @@ def check_ir(ir, path: str = "$.ir", parameters: dict | None = None) -> None:
     for pid, t in ptypes.items():
         _match(_ID, pid, f"{path}.parameter_types", "参数编号")
         m.type(t, f"{path}.parameter_types[{pid!r}]", allow_table=True)
-        if parameters is not None and pid not in parameters:
-            raise _Bad(f"{path}.parameter_types", f"规则读取的参数 {pid!r} 没有取值表"[:300])
+        if parameters is not None and (pid not in parameters or parameters[pid].get("type") != t):
+            raise _Bad(f"{path}.parameter_types", f"规则读取的参数 {pid!r} 没有取值表，或取值表的类型与之不同"[:300])
     ctx = {"parameters": ptypes, "inputs": set(), "defined": set()}
     records = {}
     for i, r in enumerate(ir["records"]):
@@ -280,7 +298,7 @@ def check_ir(ir, path: str = "$.ir", parameters: dict | None = None) -> None:
         records[r["id"]] = {_field(f, f"{p}.fields[{j}]", m) for j, f in enumerate(fields)}
     for i, f in enumerate(_list(ir["inputs"], f"{path}.inputs", 100)):
         ctx["inputs"].add(_field(f, f"{path}.inputs[{i}]", m))
-    kinds = {}
+    kinds, defs = {}, {}
     for i, d in enumerate(_list(ir["definitions"], f"{path}.definitions")):
         p = f"{path}.definitions[{i}]"
         _obj(d, p, ("id", "name", "kind", "type", "expr", "program", "scope", "citations", "reasons",
@@ -294,8 +312,8 @@ def check_ir(ir, path: str = "$.ir", parameters: dict | None = None) -> None:
         m.type(d["type"], f"{p}.type")
         if d["program"] is not None:
             _match(_WORD, d["program"], f"{p}.program", "项目编号")
-        if d["scope"] is not None and d["scope"] not in m.records:
-            raise _Bad(f"{p}.scope", f"未声明的记录类型 {d['scope']!r}"[:300])
+        if d["scope"] is not None:
+            _ref(d["scope"], m.records, f"{p}.scope", "记录类型")
         for j, c in enumerate(_list(d["citations"], f"{p}.citations", 100)):
             text(c, f"{p}.citations[{j}]", limit=200)
         text(d["defined_at"], f"{p}.defined_at", limit=500)
@@ -316,14 +334,14 @@ def check_ir(ir, path: str = "$.ir", parameters: dict | None = None) -> None:
                 _expr(r["only_if"], f"{q}.only_if", m, ctx, frozenset())
         ctx["defined"].add(did)
         kinds[did] = d["kind"]
+        defs[did] = d
     for i, r in enumerate(ir["records"]):
         for j, req in enumerate(_list(r.get("requirements", []), f"{path}.records[{i}].requirements", 100)):
             q = f"{path}.records[{i}].requirements[{j}]"
             _obj(req, q, ("expr", "message", "field"))
             _expr(req["expr"], f"{q}.expr", m, ctx, frozenset())
             text(req["message"], f"{q}.message", line=False, limit=500)
-            if req["field"] not in records[r["id"]]:
-                raise _Bad(f"{q}.field", f"记录 {r['id']} 没有字段 {req['field']!r}"[:300])
+            _ref(req["field"], records[r["id"]], f"{q}.field", f"记录 {r['id']} 的字段")
     programs = set()
     for i, prog in enumerate(_list(ir["programs"], f"{path}.programs", 100)):
         p = f"{path}.programs[{i}]"
@@ -337,11 +355,26 @@ def check_ir(ir, path: str = "$.ir", parameters: dict | None = None) -> None:
             text(c, f"{p}.citations[{j}]", limit=200)
         for key, kind in (("outputs", "output"), ("rules", "rule"), ("referrals", "referral")):
             for j, ref in enumerate(_list(prog[key], f"{p}.{key}", 1000)):
-                if kinds.get(ref) != kind:
+                if type(ref) is not str or kinds.get(ref) != kind:
                     raise _Bad(f"{p}.{key}[{j}]", f"应为已定义的{kind}，实际为 {ref!r}"[:300])
         for j, ref in enumerate(_list(prog["parameters"], f"{p}.parameters", 1000)):
-            if ref not in ptypes:
-                raise _Bad(f"{p}.parameters[{j}]", f"未知的参数 {ref!r}"[:300])
+            _ref(ref, ptypes, f"{p}.parameters[{j}]", "参数")
+        _output_keys(prog, defs, p)
+
+
+def _output_keys(prog: dict, defs: dict, path: str) -> None:
+    """Output keys nest by their dots (recheck.next_date): no key may also be the parent of another."""
+    seen: dict = {}
+    for ref in prog["outputs"]:
+        d = defs[ref]
+        prefix = ".".join(filter(None, (d["program"], d["scope"]))) + "."
+        key = ref[len(prefix):] if ref.startswith(prefix) else ref
+        seen.setdefault(d["scope"], []).append(key)
+    for scope, keys in seen.items():
+        for key in keys:
+            if keys.count(key) > 1 or any(other.startswith(key + ".") for other in keys) or \
+                    key in ("reasons", "missing_facts", "undecided"):
+                raise _Bad(f"{path}.outputs", f"输出键 {key!r} 重复、与其他输出嵌套冲突或为保留名"[:300])
 
 
 def _parameters(params, path: str) -> None:
@@ -359,8 +392,10 @@ def _parameters(params, path: str) -> None:
             if p[key] is not None or key == "name":
                 text(p[key], f"{q}.{key}", limit=500)
         t = p["type"]
-        if type(t) is not str or t.startswith("opt:"):
-            raise _Bad(f"{q}.type", f"未知的参数类型 {t!r}"[:300])
+        if type(t) is not str or not (t in _NUMERIC or t.startswith("enum:") or
+                                      (t.startswith("table:") and t.count(">") == 1
+                                       and all(x in _NUMERIC for x in t[6:].split(">")))):
+            raise _Bad(f"{q}.type", f"参数类型应为数值、枚举或表，实际为 {t!r}"[:300])
         choices = p.get("choices")
         if choices is not None:
             if type(choices) is not dict or not t.startswith("enum:"):
@@ -374,7 +409,7 @@ def _parameters(params, path: str) -> None:
                 ep = f"{q}.timelines[{code!r}][{i}]"
                 _obj(e, ep, ("from", "value", "jurisdiction", "illustrative"),
                      ("defined_at", "level", "note", "source", "inherit", "end"))
-                _match(_DATE, e["from"], f"{ep}.from", "日期 YYYY-MM-DD")
+                _date(e["from"], f"{ep}.from")
                 if e.get("inherit") or e.get("end") or e["value"] is None:
                     continue
                 _param_value(t, e["value"], f"{ep}.value", choices)
@@ -392,13 +427,6 @@ def _param_value(t: str, v, path: str, choices) -> None:
             raise _Bad(path, f"应为枚举代码之一，实际为 {v!r}"[:300])
     elif t in _NUMERIC:
         _number(v, path, whole=t in ("int", "months", "years", "age", "count"))
-    elif t == "bool":
-        if type(v) is not bool:
-            raise _Bad(path, f"应为 true 或 false，实际为 {v!r}"[:300])
-    elif t == "date":
-        _match(_DATE, v, path, "日期 YYYY-MM-DD")
-    elif t == "text":
-        text(v, path)
     else:
         raise _Bad(path, f"未知的参数类型 {t!r}"[:300])
 
@@ -421,9 +449,15 @@ def _jurisdictions(items, path: str) -> None:
             raise _Bad(f"{p}.level", f"未知的层级 {j['level']!r}"[:300])
         if j["parent"] is not None:
             _match(_CODE, j["parent"], f"{p}.parent", "6 位行政区划代码")
+    parents = {j["code"]: j["parent"] for j in items}
     for i, j in enumerate(items):
         if j["parent"] is not None and j["parent"] not in codes:
             raise _Bad(f"{path}[{i}].parent", f"上级 {j['parent']} 不在 jurisdictions 中")
+        code, depth = j["code"], 0
+        while code is not None:  # province → city → county: a chain of at most three, never a cycle
+            code, depth = parents[code], depth + 1
+            if depth > 3:
+                raise _Bad(f"{path}[{i}].parent", "上级关系成环或超过三级（省、市、县）")
 
 
 def _events(items, path: str, params: dict) -> None:
@@ -433,13 +467,13 @@ def _events(items, path: str, params: dict) -> None:
              ("citation", "illustrative", "note", "defined_at", "source"))
         text(ev["id"], f"{p}.id", limit=100)
         text(ev["name"], f"{p}.name", limit=500)
-        _match(_DATE, ev["from"], f"{p}.from", "日期 YYYY-MM-DD")
-        _match(_DATE, ev["to"], f"{p}.to", "日期 YYYY-MM-DD")
+        _date(ev["from"], f"{p}.from")
+        _date(ev["to"], f"{p}.to")
         for k, code in enumerate(_list(ev["localities"], f"{p}.localities", 1000)):
             _match(_CODE, code, f"{p}.localities[{k}]", "6 位行政区划代码")
         for pid, change in _dict(ev["changes"], f"{p}.changes").items():
-            if pid not in params:
-                raise _Bad(f"{p}.changes", f"未知的参数 {pid!r}"[:300])
+            if pid not in params or params[pid]["type"] not in _NUMERIC:
+                raise _Bad(f"{p}.changes", f"应急期只能调整已有的数值参数，而不是 {pid!r}"[:300])
             _obj(change, f"{p}.changes[{pid!r}]", (), ("add", "set"))
             if len(change) != 1:
                 raise _Bad(f"{p}.changes[{pid!r}]", "应恰有 add 或 set 之一")
@@ -450,7 +484,7 @@ def _manifest(m, path: str) -> None:
     _obj(m, path, ("format", "id", "title", "version", "sha256"), ("compiler", "source_digest"))
     _match(_WORD, m["id"], f"{path}.id", "规则集编号（小写字母、数字、下划线）")
     text(m["title"], f"{path}.title", limit=200)
-    text(m["version"], f"{path}.version", limit=64, empty=False)
+    _match(_VERSION, m["version"], f"{path}.version", "版本号（字母、数字和 . + _ -）")
     _match(_SHA256, m["sha256"], f"{path}.sha256", "64 位十六进制 sha256")
 
 

@@ -99,11 +99,21 @@ async def decide_batch(request: Request):
     _check_batch(len(items), svc.config.max_batch)
     snap.select(options.selector)
     answers: list[Answer] = []
+    size = 0
     for start in range(0, len(items), CHUNK):
-        answers += await anyio.to_thread.run_sync(svc.evaluate_many, snap, items[start:start + CHUNK], options, start)
+        chunk = await anyio.to_thread.run_sync(svc.evaluate_many, snap, items[start:start + CHUNK], options, start)
+        answers += chunk
+        size += sum(len(a.text) for a in chunk)
+        if size > MAX_BATCH_ANSWER:  # a household with every fact unknown answers with megabytes of missing facts
+            raise Problem("S0114", [("$", f"前 {len(answers)} 条的答复已超过 {MAX_BATCH_ANSWER // 2**20} MB；"
+                                          f"未记录、未答复任何一条。请分批发送，或用 {NDJSON} 逐行接收")])
     await svc.commit(answers)
     svc.count(answers)
     return Response("[" + ",".join(a.text for a in answers) + "]", media_type="application/json")
+
+
+# A JSON-array batch is answered as one body: its size is bounded (NDJSON answers stream chunk by chunk instead).
+MAX_BATCH_ANSWER = 64 * 2**20
 
 
 def _check_batch(count: int, limit: int) -> None:
