@@ -118,9 +118,11 @@ def cmd_build(args) -> int:
             return EXIT_POLICY
         print(f"生成文件是最新的（{len(files)} 个）", file=sys.stderr)
         return EXIT_OK
-    write_outputs(files)
-    for path in files:
-        print(f"已写入 {path}", file=sys.stderr)
+    changed = stale_outputs(files)  # only what differs is written, so a reviewer's diff shows only real changes
+    write_outputs({path: files[path] for path in changed})
+    for path in changed:
+        print(f"已更新 {path}", file=sys.stderr)
+    print(f"构建完成：{len(changed)} 个生成文件已更新，{len(files) - len(changed)} 个未变", file=sys.stderr)
     return EXIT_OK
 
 

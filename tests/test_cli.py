@@ -133,6 +133,21 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+def test_build_writes_only_what_changed(tmp_path, policy_copy):
+    out = tmp_path / "generated"
+    first = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    written = [line for line in first.stderr.splitlines() if line.startswith("已更新 ")]
+    assert first.returncode == 0 and len(written) > 10
+    handbook = next(out.rglob("*.md"))
+    handbook.write_text("edited by hand", encoding="utf-8")
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p != handbook}
+    again = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    assert again.returncode == 0
+    assert [line for line in again.stderr.splitlines() if line.startswith("已更新 ")] == [f"已更新 {handbook}"]
+    assert "1 个生成文件已更新" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
 def test_missing_policy_directory(tmp_path):
     proc = run("check", "--policy", tmp_path / "nope")
     assert proc.returncode == 1 and "E0007" in proc.stderr
