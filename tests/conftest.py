@@ -1,3 +1,4 @@
+import re
 import shutil
 from pathlib import Path
 
@@ -52,3 +53,30 @@ def request(members, area="urban", assets=True, assisted=False, receiving=None, 
             "household": {"area": area, "assets_within_limit": assets, "income_stable": True,
                           "employment_assisted": assisted, "receiving_dibao": receiving, "last_check_date": None,
                           "members": members}}
+
+
+def param(evaluator, pid, locality="140702", day="2024-07-01"):
+    """A parameter's value in force at a locality on a day, read from the compiled policy (never hard-coded)."""
+    import datetime as _dt
+    from decimal import Decimal as _D
+    return _D(str(evaluator.params_at(str(locality), _dt.date.fromisoformat(day))[0][pid]))
+
+
+def yuan(value) -> str:
+    """A money amount as the policy's texts write it: 760, 1014, 1015.3."""
+    from decimal import Decimal as _D
+    d = _D(str(value)).normalize()
+    return f"{d:f}"
+
+
+_URBAN = re.compile(r"(  dibao\.standard\.urban:\n(?:    .*\n|\n)*?      - from: 2024-01-01\n        value: )([^\n]+)\n")
+
+
+def set_urban_standard(policy_dir, new) -> str:
+    """Set the province's 2024 urban 低保 standard in a policy copy; return the value it replaced (as written)."""
+    path = Path(policy_dir) / "parameters" / "dibao.yaml"
+    text = path.read_text(encoding="utf-8")
+    m = _URBAN.search(text)
+    assert m, "dibao.standard.urban 2024-01-01 value not found"
+    path.write_text(text[:m.start(2)] + str(new) + text[m.end(2):], encoding="utf-8")
+    return m.group(2)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, member, request
+from conftest import ROOT, member, request, set_urban_standard
 
 
 def run(*args, stdin=None, cwd=ROOT):
@@ -124,10 +124,11 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
     assert run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path).returncode == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     params = policy_copy / "parameters" / "dibao.yaml"
-    params.write_text(params.read_text(encoding="utf-8").replace("value: 760", "value: 780", 1), encoding="utf-8")
+    old = set_urban_standard(policy_copy, "0")  # raise the standard by 20: the output is then stale
+    set_urban_standard(policy_copy, str(int(old) + 20))
     proc = run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path)
     assert proc.returncode == 1 and "shanxi.bundle.json" in proc.stderr
-    params.write_text(params.read_text(encoding="utf-8").replace("value: 780", "value: [", 1), encoding="utf-8")
+    params.write_text(params.read_text(encoding="utf-8").replace(f"value: {int(old) + 20}", "value: [", 1), encoding="utf-8")
     proc = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
     assert proc.returncode == 1 and "未改动" in proc.stderr
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import POLICY, ROOT, member, request
+from conftest import POLICY, ROOT, member, param, request, yuan
 from policyc.compiler import compile_policy
 from policyc.diagnostics import Reporter
 from policyc.emit.documents import notice, site_files
@@ -111,7 +111,8 @@ def test_notice_in_markdown_and_html(evaluator, bundle):
     assert "- 民主评议：待补充" in md and "尚待补充的事实" in md and "（$.application）" in md
     assert "教育资助（成员 A）" in md and "是否转介待补充 申请家庭·成员 A·就学阶段 后确定" in md
     assert "# 社会救助评估告知书" in md and "评估日期：2024年7月1日" in md
-    assert "- 月低保金：320元" in md and "家庭人均月收入600元，低于当地低保标准760元" in md
+    std = param(evaluator, "dibao.standard.urban")
+    assert f"- 月低保金：{yuan(std * 2 - 1200)}元" in md and f"家庭人均月收入600元，低于当地低保标准{yuan(std)}元" in md
     assert "下次核查日期" in md and "行政复议" in md and "困难残疾人生活补贴（成员 B）：每月 82 元" in md
     html = notice(decision, bundle, "html")
     assert "<h1>社会救助评估告知书</h1>" in html and "320元" in html

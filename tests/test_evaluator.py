@@ -1,10 +1,11 @@
 """The runtime: exact money, reasons with figures, a cited trace, and clear errors for bad requests."""
-from decimal import Decimal
+import re
+from decimal import ROUND_CEILING, Decimal
 
 import jsonschema
 import pytest
 
-from conftest import member, request
+from conftest import member, param, request, yuan
 from policyc.runtime import EvaluationError, InputError, LocalityError
 
 
@@ -14,14 +15,16 @@ def dibao(evaluator, req, **kw):
 
 def test_amounts_are_exact_decimals(evaluator):
     out = dibao(evaluator, request([member("A", Decimal("1000.10")), member("B", Decimal("0.20"))]))
-    # 760 × 2 − 1000.30 = 519.70, rounded up to the yuan
-    assert out["monthly_amount"] == Decimal("520") and isinstance(out["monthly_amount"], Decimal)
+    # standard × 2 − 1000.30 (760 × 2 − 1000.30 = 519.70), rounded up to the yuan
+    expected = (param(evaluator, "dibao.standard.urban") * 2 - Decimal("1000.30")).to_integral_value(ROUND_CEILING)
+    assert out["monthly_amount"] == expected and isinstance(out["monthly_amount"], Decimal)
 
 
 def test_float_inputs_are_taken_at_their_written_value(evaluator):
     out = dibao(evaluator, request([member("A", 0.1), member("B", 0.2)]),
                 overrides={"dibao.rounding": "round_fen"})
-    assert out["monthly_amount"] == Decimal("1519.70")  # 1520 − 0.3 exactly, not 1519.6999…
+    # standard × 2 − 0.3 exactly (1520 − 0.3 = 1519.70), not 1519.6999…
+    assert out["monthly_amount"] == param(evaluator, "dibao.standard.urban") * 2 - Decimal("0.3")
 
 
 def test_decision_validates_against_the_generated_schema(bundle, evaluator):
@@ -36,14 +39,14 @@ def test_reasons_cite_articles_and_state_figures(evaluator):
     by_rule = {r["rule"]: r for r in out["reasons"]}
     below = by_rule["dibao.income_below_standard"]
     assert below["citation"].startswith("二(二)5")
-    assert "300元" in below["text"] and "760元" in below["text"]
+    assert "300元" in below["text"] and f"{yuan(param(evaluator, 'dibao.standard.urban'))}元" in below["text"]
 
 
 def test_trace_lists_parameters_with_provenance(evaluator):
     decision = evaluator.evaluate(request([member("A", 300)]))
     trace = {t["id"]: t for t in decision["trace"]}
     std = trace["dibao.standard.urban"]
-    assert std["value"] == 760 and std["unit"] == "元/月" and std["effective_from"] == "2024-01-01"
+    assert std["value"] == param(evaluator, "dibao.standard.urban") and std["unit"] == "元/月" and std["effective_from"] == "2024-01-01"
     assert std["illustrative"] is True and std["defined_at"].startswith("policies/shanxi/parameters/dibao.yaml:")
     ratio = trace["dibao.low_income_ratio"]
     assert ratio["illustrative"] is False and ratio["provenance"]["document"] == "最低生活保障审核确认办法"
@@ -123,9 +126,11 @@ def test_a_value_may_end_a_parameter(policy_copy):
     from policyc.runtime import Evaluator, jsonio
     params = policy_copy / "parameters" / "dibao.yaml"
     text = params.read_text(encoding="utf-8")
-    params.write_text(text.replace("        value: 760\n        illustrative: true\n",
-                                   "        value: 760\n        illustrative: true\n      - from: 2025-01-01\n"
-                                   "        end: true\n", 1), encoding="utf-8")
+    # end the urban standard (the file's first parameter) after its 2024-01-01 value, whatever that value is
+    text, n = re.subn(r"(      - from: 2024-01-01\n        value: [^\n]+\n        illustrative: true\n)",
+                      r"\1      - from: 2025-01-01\n        end: true\n", text, count=1)
+    assert n == 1 and text.index("dibao.standard.urban:") < text.index("        end: true\n") < text.index("dibao.standard.rural:")
+    params.write_text(text, encoding="utf-8")
     ev = Evaluator(jsonio.loads(jsonio.dumps(build_bundle(compile_policy(policy_copy, Reporter())))))
     assert ev.evaluate(request([member()], date="2024-12-31"))["programs"]["dibao"]["eligible"] is True
     with pytest.raises(EvaluationError) as err:
@@ -163,7 +168,8 @@ def test_emergency_raises_are_traced_with_their_event(evaluator):
     out = evaluator.evaluate(request([member("A", 300)], date="2024-08-15"))
     trace = {t["id"]: t for t in out["trace"]}
     raised = trace["dibao.standard.urban"]
-    assert raised["value"] == 860 and raised["base_value"] == 760 and raised["event"]["id"] == "drill-2024-xiaodian"
+    base = param(evaluator, "dibao.standard.urban", "140702", "2024-07-01")  # before the drill
+    assert raised["base_value"] == base and raised["value"] == base + 100 and raised["event"]["id"] == "drill-2024-xiaodian"
     assert out["programs"]["emergency"]["living_subsidy"] == 300
     calm = evaluator.evaluate(request([member("A", 300)], date="2024-08-15", locality="140703"))
     assert "event" not in {t["id"]: t for t in calm["trace"]}["dibao.standard.urban"]
@@ -184,7 +190,8 @@ def test_evaluate_json_is_the_decision_as_exact_json(evaluator):
     for _ in range(2):  # the second answer reuses the serialised trace
         text = evaluator.evaluate_json(req)
         assert jsonio.loads(text) == jsonio.loads(jsonio.dumps(evaluator.evaluate(req)))
-    assert json.loads(text)["programs"]["dibao"]["monthly_amount"] == 660
+    expected = (param(evaluator, "dibao.standard.urban") - Decimal("100.10")).to_integral_value(ROUND_CEILING)
+    assert json.loads(text)["programs"]["dibao"]["monthly_amount"] == expected
 
 
 def test_evaluating_a_subset_of_programs_gives_the_same_results(evaluator, bundle):

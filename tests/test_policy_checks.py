@@ -2,7 +2,9 @@
 import subprocess
 import sys
 
-from conftest import ROOT, diagnose
+from decimal import Decimal
+
+from conftest import ROOT, diagnose, param, yuan
 from policyc.check.coverage import coverage
 from policyc.compiler import compile_policy
 from policyc.diagnostics import Reporter
@@ -19,15 +21,27 @@ def line_of(path, needle, start=0):
     return next(i for i, line in enumerate(lines, 1) if i > start and needle in line)
 
 
-def test_principle_floor_is_a_warning_at_the_value_with_both_sides(policy_copy):
+def floor(evaluator):
+    """The 特困 urban floor, 1.3 × the province's 2024 urban 低保 standard, from the policy."""
+    return Decimal("1.3") * param(evaluator, "dibao.standard.urban", "140000", "2024-07-01")
+
+
+def set_tekun(tekun, value):
+    """Set the province's 2024 urban 特困 standard (shipped: 990) in a policy copy."""
+    edit(tekun, "        value: 990\n", f"        value: {yuan(value)}\n")
+
+
+def test_principle_floor_is_a_warning_at_the_value_with_both_sides(policy_copy, evaluator):
     tekun = policy_copy / "parameters" / "tekun.yaml"
-    edit(tekun, "        value: 990\n", "        value: 980\n")
+    low = floor(evaluator) - 8
+    set_tekun(tekun, low)
     diags = diagnose(policy_copy)
-    assert [(d.code, d.severity) for d in diags] == [("W0401", "warning")]
-    d = diags[0]
-    assert "980" in d.message and "1.3 * dibao.standard.urban = 988" in d.message and "原则上" in d.message
-    assert d.span.line == line_of(tekun, "value: 980") - 1
-    assert "城市低保标准（dibao.standard.urban）= 760，自 2024-01-01 起" in d.notes[0]
+    assert [(d.code, d.severity) for d in diags if d.span.file.endswith("tekun.yaml")] == [("W0401", "warning")]
+    d = next(d for d in diags if d.span.file.endswith("tekun.yaml"))
+    assert yuan(low) in d.message and f"1.3 * dibao.standard.urban = {yuan(floor(evaluator))}" in d.message
+    assert "原则上" in d.message and d.span.line == line_of(tekun, f"value: {yuan(low)}") - 1
+    std = yuan(param(evaluator, "dibao.standard.urban", "140000", "2024-07-01"))
+    assert f"城市低保标准（dibao.standard.urban）= {std}，自 2024-01-01 起" in d.notes[0]
 
 
 def test_floor_checked_when_the_other_side_changes(policy_copy):

@@ -46,7 +46,7 @@ def test_value_without_provenance_is_an_error(policy_copy):
 def test_wrong_unit_and_bad_date_and_wrong_type(policy_copy):
     params = policy_copy / "parameters" / "dibao.yaml"
     edit(params, "    unit: 元/月\n    citation: 二(二)5\n    description: 农村", "    unit: 元每月\n    citation: 二(二)5\n    description: 农村")
-    edit(params, "      - from: 2024-01-01\n        value: 760", "      - from: 2024-13-01\n        value: 760")
+    edit(params, "      - from: 2024-01-01\n        value: ", "      - from: 2024-13-01\n        value: ")
     diags = diagnose(policy_copy)
     codes = sorted(d.code for d in diags)
     assert codes == ["E0014", "E0015"], [d.message for d in diags]
@@ -69,7 +69,7 @@ def test_duplicate_key(policy_copy):
 
 def test_dates_out_of_order(policy_copy):
     params = policy_copy / "parameters" / "dibao.yaml"
-    edit(params, "      - from: 2024-01-01\n        value: 760", "      - from: 2022-01-01\n        value: 760")
+    edit(params, "      - from: 2024-01-01\n        value: ", "      - from: 2022-01-01\n        value: ")
     diags = diagnose(policy_copy)
     assert [d.code for d in diags] == ["E0203"]
     assert diags[0].span.line == line_of(params, "2022-01-01")
@@ -93,7 +93,7 @@ def test_unknown_article_in_parameter_citation(policy_copy):
 def test_all_errors_of_a_stage_are_reported_not_just_the_first(policy_copy):
     params = policy_copy / "parameters" / "dibao.yaml"
     edit(params, "        value: gap", "        value: difference")
-    edit(params, "      - from: 2024-01-01\n        value: 760", "      - from: 2022-01-01\n        value: 760")
+    edit(params, "      - from: 2024-01-01\n        value: ", "      - from: 2022-01-01\n        value: ")
     rules = policy_copy / "rules" / "dibao.policy"
     assert len(diagnose(policy_copy)) == 2
     edit(rules, "定义 家庭人口", "定义定义 家庭人口")
