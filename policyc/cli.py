@@ -128,6 +128,8 @@ def cmd_build(args) -> int:
 
 def cmd_test(args) -> int:
     from .testing import check_cases, run_cases
+    if args.update and args.bundle:
+        raise UsageError("--update 改写政策源文件中的案例，不能与 --bundle 一起使用")
     ev = _evaluator(args)
     reporter = Reporter()
     check_cases(ev, reporter)
@@ -135,18 +137,36 @@ def cmd_test(args) -> int:
         _report(reporter, "text")
         return EXIT_POLICY
     results = run_cases(ev, args.k)
+    if args.update:
+        return _update_cases(args, ev, results)
     for res in results:
         if res.passed:
             if args.verbose:
                 _out(f"✓ {res.name}")
             continue
         _out(f"✗ {res.name}  ({res.where})")
-        for line in ([res.error] if res.error else res.failures):
+        for line in ([res.error] if res.error else res.failures) + res.relative:
             _out(f"    {line}")
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
     _out(f"{passed} passed, {failed} failed")
     return EXIT_OK if failed == 0 and results else EXIT_POLICY
+
+
+def _update_cases(args, ev, results) -> int:
+    """--update: rewrite the failing cases' expected outputs in place, then run the cases again."""
+    from .testing import run_cases
+    from .testing_update import update
+    updated, edits, skipped = update(ev, Path(args.policy), results, _out)
+    after = run_cases(_evaluator(args), args.k) if updated else results
+    failed = [r for r in after if not r.passed]
+    for res in failed:
+        _out(f"✗ {res.name}  ({res.where})")
+        for line in [res.error] if res.error else res.failures:
+            _out(f"    {line}")
+    _out(f"已更新 {updated} 个案例（{edits} 处期望值），{len(skipped)} 个未更新；"
+         f"现在 {len(after) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_OK if not failed and after else EXIT_POLICY
 
 
 def cmd_coverage(args) -> int:
@@ -295,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify_key_arg(p)
     p.add_argument("-k", help="只运行名称包含该文字的案例")
     p.add_argument("-v", "--verbose", action="store_true", help="也列出通过的案例")
+    p.add_argument("--update", action="store_true",
+                   help="把失败案例的期望输出改写为现在的评估结果（就地修改 cases/*.yaml，保留注释与排版）")
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("coverage", help="列出实施意见每一条的编码情况")
@@ -337,9 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .signing_cli import register as register_signing
     from .serve.command import register as register_serve
     from .serve.log_command import register as register_log
+    from .review.diff_command import register as register_diff
+    from .review.impact_command import register as register_impact
     register_signing(sub)
     register_serve(sub)
     register_log(sub)
+    register_diff(sub)
+    register_impact(sub)
     return parser
 
 

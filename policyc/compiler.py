@@ -1,11 +1,12 @@
 """The pipeline: load → validate → resolve localities → check → lower to IR. Backends read its result."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
 from .check.articles import Articles
+from .check.cases import resolve_cases
 from .check.checker import check_rules
 from .check.constraints import Exception_, check_constraints, constraint_refs
 from .check.events import load_events
@@ -27,6 +28,7 @@ class Compilation:
     funding: list[dict]
     localities: dict[str, LocalityFile]
     chains: dict[str, list[str]]  # jurisdiction code -> itself, its city, the province
+    cases: list[dict] = field(default_factory=list)  # example cases, relative inputs resolved (check/cases.py)
 
 
 def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
@@ -47,8 +49,9 @@ def compile_policy(root: str | Path, reporter: Reporter) -> Compilation:
     module, used = check_rules(sources.rule_files, params, articles, reporter)
     if not reporter.has_errors():  # after an error, uses inside the broken definitions are unknown
         _unused_parameters(params, used | constraint_refs(sources.parameter_files) | {CAP_PARAM}, reporter)
+    cases = resolve_cases(sources, params, chains, events, module, reporter)
     reporter.stop_if_errors()
-    return Compilation(sources, articles, params, module, exceptions, events, funding, localities, chains)
+    return Compilation(sources, articles, params, module, exceptions, events, funding, localities, chains, cases)
 
 
 def _unused_parameters(params: dict[str, Param], used: set[str], reporter: Reporter) -> None:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .diagnostics import Reporter, Span
@@ -17,6 +18,8 @@ class CaseResult:
     where: str
     failures: list[str]
     error: str | None = None
+    decision: dict | None = field(default=None, repr=False)  # what the evaluator returned (for --update)
+    relative: list[str] = field(default_factory=list)  # the case's relative inputs, written and resolved
 
     @property
     def passed(self) -> bool:
@@ -133,8 +136,23 @@ def _output_keys(ev: Evaluator, prog) -> list[str]:
     return list(dict.fromkeys(keys + ["reasons", "missing_facts", "undecided"]))
 
 
+def relative_lines(case: dict) -> list[str]:
+    """Each relative input of a bundle case as `path：=written → value` (check/cases.py wrote them)."""
+    out = []
+    written = case.get("relative_inputs")
+    for path, text in (written.items() if isinstance(written, dict) else ()):
+        node = case
+        try:
+            for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", str(path)):
+                node = node[int(index)] if index else node.get(key)
+        except (AttributeError, IndexError, KeyError, TypeError):
+            node = "?"
+        out.append(f"相对输入 {str(path).removeprefix('$.')}：{text} → {_show(node)}")
+    return out
+
+
 def run_case(ev: Evaluator, case: dict) -> CaseResult:
-    result = CaseResult(case["name"], case["defined_at"], [])
+    result = CaseResult(case["name"], case["defined_at"], [], relative=relative_lines(case))
     request = {"locality": case["locality"], "date": case["date"]}
     request.update({i.id: case[i.id] for i in ev.module.inputs if i.id in case})
     try:
@@ -145,6 +163,7 @@ def run_case(ev: Evaluator, case: dict) -> CaseResult:
     except RuntimeFault as err:
         result.error = str(err)
         return result
+    result.decision = decision
     for prog, fields in case["expect"].items():
         if prog == "referrals":
             _compare_referrals(fields, decision["referrals"], result.failures)

@@ -25,6 +25,15 @@ def evaluator(bundle):
 
 
 @pytest.fixture
+def bundle_file(tmp_path, bundle):
+    """The shipped policy set's bundle file as `policyc build` writes it, built here from the sources (never the
+    committed generated/ one, which `policyc build --check` keeps fresh)."""
+    path = tmp_path / "shanxi.bundle.json"
+    path.write_text(jsonio.dumps(bundle, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
 def policy_copy(tmp_path):
     """A writable copy of the shipped policy set."""
     dest = tmp_path / "shanxi"
@@ -69,14 +78,35 @@ def yuan(value) -> str:
     return f"{d:f}"
 
 
-_URBAN = re.compile(r"(  dibao\.standard\.urban:\n(?:    .*\n|\n)*?      - from: 2024-01-01\n        value: )([^\n]+)\n")
+def set_value(policy_dir, file, pid, new, start="2024-01-01") -> str:
+    """Set a province parameter's value from `start` in a policy copy's parameters/`file`; return the value it
+    replaced (as written)."""
+    path = Path(policy_dir) / "parameters" / file
+    text = path.read_text(encoding="utf-8")
+    m = re.search(rf"(  {re.escape(pid)}:\n(?:    .*\n|\n)*?      - from: {start}\n        value: )([^\n]+)\n", text)
+    assert m, f"{pid} {start} value not found in {file}"
+    path.write_text(text[:m.start(2)] + str(new) + text[m.end(2):], encoding="utf-8")
+    return m.group(2)
 
 
 def set_urban_standard(policy_dir, new) -> str:
     """Set the province's 2024 urban 低保 standard in a policy copy; return the value it replaced (as written)."""
-    path = Path(policy_dir) / "parameters" / "dibao.yaml"
-    text = path.read_text(encoding="utf-8")
-    m = _URBAN.search(text)
-    assert m, "dibao.standard.urban 2024-01-01 value not found"
-    path.write_text(text[:m.start(2)] + str(new) + text[m.end(2):], encoding="utf-8")
-    return m.group(2)
+    return set_value(policy_dir, "dibao.yaml", "dibao.standard.urban", new)
+
+
+@pytest.fixture(scope="session")
+def baseline():
+    """The diagnostics of the shipped policy set as it stands. A test that edits a copy asserts what its edit adds
+    to these: a policy value may legitimately carry a warning (a 原则上 floor it breaks), which `policyc check`
+    reports to the officer and no Python test should depend on."""
+    return diagnose(POLICY)
+
+
+def _key(d):
+    return d.code, "/".join(Path(d.span.file).parts[-2:]) if d.span else "", d.message
+
+
+def added(diags, baseline) -> list:
+    """The diagnostics in `diags` that the baseline has not (compared by code, file and message, not line)."""
+    seen = {_key(d) for d in baseline}
+    return [d for d in diags if _key(d) not in seen]

@@ -10,13 +10,6 @@ from policyc.runtime import BundleError, Evaluator, jsonio, load, read_bundle
 from policyc.testing import run_cases
 
 
-@pytest.fixture
-def bundle_file(tmp_path, bundle):
-    path = tmp_path / "shanxi.bundle.json"
-    path.write_text(jsonio.dumps(bundle, indent=1), encoding="utf-8")
-    return path
-
-
 def test_round_trip_gives_the_same_decisions_as_the_sources(bundle_file, evaluator):
     loaded = load(bundle_file)
     assert loaded.bundle_info == evaluator.bundle_info
@@ -24,10 +17,13 @@ def test_round_trip_gives_the_same_decisions_as_the_sources(bundle_file, evaluat
         req = {"locality": case["locality"], "date": case["date"], "household": case["household"]}
         assert loaded.evaluate(req, overrides=case.get("parameters")) == \
             evaluator.evaluate(req, overrides=case.get("parameters")), case["name"]
-    assert all(r.passed for r in run_cases(loaded))
+    # the example cases give the same results from the file (whether or not they all pass: `policyc test` says)
+    assert loaded.bundle["cases"] and run_cases(loaded) == run_cases(evaluator)
 
 
 def test_committed_bundle_matches_the_sources(bundle):
+    # precisely the committed file (what reviewers read and consumers take); CI's `policyc build --check` checks
+    # it together with the rest of generated/, this says the same when only the tests are run
     committed = read_bundle(ROOT / "generated" / "shanxi.bundle.json")
     assert committed["manifest"]["sha256"] == bundle["manifest"]["sha256"], "run `policyc build` and commit"
 

@@ -1,7 +1,7 @@
 """Names, types, units and citations in rule files: each mistake is caught at its line with an actionable hint."""
 import pytest
 
-from conftest import diagnose
+from conftest import added, diagnose
 
 HEADER = '程序 最低生活保障 (dibao) 依据 "二(二)5"\n'
 
@@ -128,23 +128,23 @@ def test_typing_rules(policy_copy, expr, ok):
     assert (diags == []) == ok, [d.message for d in diags]
 
 
-def test_unused_definitions_and_fields_are_warned_about(policy_copy):
-    diags = with_rules(policy_copy, "记录 附加 (extra) { 备注 (note): 文本? }\n输入 附加信息 (extra_info): 附加?\n"
-                                    "定义 闲置 (idle) = 城市低保标准 × 2\n", warnings=True)
+def test_unused_definitions_and_fields_are_warned_about(policy_copy, baseline):
+    diags = added(with_rules(policy_copy, "记录 附加 (extra) { 备注 (note): 文本? }\n输入 附加信息 (extra_info): 附加?\n"
+                                          "定义 闲置 (idle) = 城市低保标准 × 2\n", warnings=True), baseline)
     assert sorted(d.code for d in diags) == ["W0302", "W0303"]
     assert {d.span.line for d in diags} == {1, 3}
 
 
-def test_unused_parameter_is_warned_about(policy_copy):
+def test_unused_parameter_is_warned_about(policy_copy, baseline):
     params = policy_copy / "parameters" / "extra.yaml"
     params.write_text("parameters:\n  extra.unused:\n    name: 闲置参数\n    unit: 元\n    citation: 二(二)5\n"
                       "    values:\n      - {from: 2024-01-01, value: 1, illustrative: true}\n", encoding="utf-8")
-    diags = diagnose(policy_copy)
+    diags = added(diagnose(policy_copy), baseline)
     assert [(d.code, d.span.line) for d in diags] == [("W0301", 2)]
 
 
-def test_no_unused_warnings_after_an_error(policy_copy):
+def test_no_unused_warnings_after_an_error(policy_copy, baseline):
     rules = policy_copy / "rules" / "dibao.policy"
     rules.write_text(rules.read_text(encoding="utf-8").replace("城市低保标准 否则", "城镇低保标准 否则"),
                      encoding="utf-8")
-    assert [d.code for d in diagnose(policy_copy)] == ["E0301"]
+    assert [d.code for d in added(diagnose(policy_copy), baseline)] == ["E0301"]

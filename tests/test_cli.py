@@ -2,10 +2,12 @@
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
-from conftest import ROOT, member, request, set_urban_standard
+from conftest import ROOT, member, param, request, set_urban_standard, yuan
+from policyc.runtime import jsonio
 
 
 def run(*args, stdin=None, cwd=ROOT):
@@ -47,20 +49,22 @@ def test_check_json_and_github_formats(policy_copy):
     assert "::error file=" in proc.stdout and "title=E0301" in proc.stdout
 
 
-def test_eval_from_sources_and_from_bundle_agree(household_file):
+def test_eval_from_sources_and_from_bundle_agree(household_file, bundle_file, evaluator):
     a = run("eval", "--locality", "140702", "--date", "2024-07-01", household_file)
-    b = run("eval", "--bundle", ROOT / "generated" / "shanxi.bundle.json", household_file)
+    b = run("eval", "--bundle", bundle_file, household_file)
     assert a.returncode == b.returncode == 0
     assert json.loads(a.stdout) == json.loads(b.stdout)
     out = json.loads(a.stdout)
-    assert out["programs"]["dibao"]["monthly_amount"] == 320 and out["locality"]["name"] == "晋中市榆次区"
+    gap = 2 * param(evaluator, "dibao.standard.urban", "140702", "2024-07-01") - 1200  # the household's income
+    assert out["programs"]["dibao"]["monthly_amount"] == gap and out["locality"]["name"] == "晋中市榆次区"
 
 
-def test_eval_reads_stdin_and_flags_override(household_file):
+def test_eval_reads_stdin_and_flags_override(household_file, evaluator):
     proc = run("eval", "--date", "2023-05-01", "--locality", "农村不存在", "-", stdin=household_file.read_text())
     assert proc.returncode == 2 and "$.locality" in proc.stderr
     proc = run("eval", "--date", "2023-05-01", "-", stdin=household_file.read_text())
-    assert proc.returncode == 0 and json.loads(proc.stdout)["programs"]["dibao"]["monthly_amount"] == 240
+    gap = 2 * param(evaluator, "dibao.standard.urban", "140702", "2023-05-01") - 1200  # the 2023 standard
+    assert proc.returncode == 0 and json.loads(proc.stdout)["programs"]["dibao"]["monthly_amount"] == gap
 
 
 @pytest.mark.parametrize("payload,fragment", [
@@ -81,15 +85,15 @@ def test_eval_missing_file_and_bad_usage():
     assert run("eval", "--date", "2024-02-30", "-", stdin="{}").returncode == 2
 
 
-def test_eval_tampered_bundle_exit_2(tmp_path, household_file):
-    text = (ROOT / "generated" / "shanxi.bundle.json").read_text(encoding="utf-8").replace('"value": 760', '"value": 761', 1)
-    bad = tmp_path / "b.json"
-    bad.write_text(text, encoding="utf-8")
-    proc = run("eval", "--bundle", bad, household_file)
+def test_eval_tampered_bundle_exit_2(bundle_file, household_file):
+    data = jsonio.loads(bundle_file.read_text(encoding="utf-8"))
+    data["parameters"]["dibao.standard.urban"]["timelines"]["140000"][-1]["value"] += 1  # the hash left as it was
+    bundle_file.write_text(jsonio.dumps(data), encoding="utf-8")
+    proc = run("eval", "--bundle", bundle_file, household_file)
     assert proc.returncode == 2 and "sha256" in proc.stderr
 
 
-def test_params_lists_every_value_with_provenance():
+def test_params_lists_every_value_with_provenance(evaluator):
     proc = run("params", "--locality", "太原市", "--date", "2024-07-01")
     assert proc.returncode == 0
     out = json.loads(proc.stdout)
@@ -98,23 +102,53 @@ def test_params_lists_every_value_with_provenance():
     for pid in ("dibao.standard.urban", "dibao.standard.rural", "dibao.low_income_ratio", "dibao.grace_months"):
         assert {"value", "unit", "name", "effective_from", "provenance", "illustrative", "defined_at"} <= set(p[pid])
     urban = p["dibao.standard.urban"]
-    assert (urban["value"], urban["jurisdiction"], urban["level"]) == (820, "140100", "city")
+    assert (urban["value"], urban["jurisdiction"], urban["level"]) == \
+        (param(evaluator, "dibao.standard.urban", "140100"), "140100", "city")
     assert urban["defined_at"].startswith("policies/shanxi/localities/140100-taiyuan.yaml:") and urban["illustrative"]
     assert p["dibao.standard.rural"]["level"] == "city" and p["dibao.grace_months"]["level"] == "province"
-    assert p["dibao.low_income_ratio"]["value"] == 1.5 and p["dibao.low_income_ratio"]["provenance"]["article"] == "第八条"
+    assert p["dibao.low_income_ratio"]["value"] == param(evaluator, "dibao.low_income_ratio", "140100")
+    assert p["dibao.low_income_ratio"]["provenance"]["article"] == "第八条"
     assert p["dibao.grace_months"]["effective_from"] == "2023-12-29"
     assert run("params", "--locality", "城区", "--date", "2024-07-01").returncode == 2
 
 
-def test_test_command_passes_and_fails_with_reasons(policy_copy):
-    proc = run("test")
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("0 failed")
-    params = policy_copy / "parameters" / "dibao.yaml"
-    params.write_text(params.read_text(encoding="utf-8").replace("value: 760", "value: 780", 1), encoding="utf-8")
+CASE = """cases:
+  - name: 城市三口之家人均收入低于标准，按差额计发
+    covers: 二(二)5 差额计发
+    date: 2024-07-01
+    locality: "140000"
+    household:
+      area: urban
+      assets_within_limit: true
+      income_stable: true
+      employment_assisted: false
+      members:
+        - {{id: A, relation: applicant, age: 40, monthly_income: 1000, earned_income: 1000, labor_capacity: full, disability_grade: 0, disability_type: null, serious_illness: false, legally_incapacitated: false}}
+        - {{id: B, relation: spouse, age: 43, monthly_income: 200, earned_income: 0, labor_capacity: partial, disability_grade: 0, disability_type: null, serious_illness: false, legally_incapacitated: false}}
+        - {{id: C, relation: child, age: 12, monthly_income: 0, earned_income: 0, labor_capacity: none, disability_grade: 0, disability_type: null, serious_illness: false}}
+    expect:
+      dibao:
+        eligible: true
+        monthly_amount: {amount}
+        reasons: ["家庭人均月收入400元，低于当地低保标准{standard}元"]
+"""
+
+
+def test_test_command_passes_and_fails_with_reasons(policy_copy, evaluator):
+    # a case of the test's own (the shipped ones are `policyc test`'s to judge), expecting the province's standard
+    standard = param(evaluator, "dibao.standard.urban", "140000", "2024-07-01")
+    for shipped in (policy_copy / "cases").glob("*.yaml"):
+        shipped.unlink()
+    (policy_copy / "cases" / "dibao.yaml").write_text(
+        CASE.format(amount=yuan(3 * standard - 1200), standard=yuan(standard)), encoding="utf-8")
     proc = run("test", "--policy", policy_copy)
-    assert proc.returncode == 1
+    assert proc.returncode == 0 and proc.stdout.strip() == "1 passed, 0 failed", proc.stdout
+    set_urban_standard(policy_copy, yuan(standard + 20))
+    proc = run("test", "--policy", policy_copy)
+    assert proc.returncode == 1 and proc.stdout.strip().endswith("0 passed, 1 failed")
     assert "✗ 城市三口之家人均收入低于标准，按差额计发" in proc.stdout
-    assert "dibao.monthly_amount：期望 1080，实际 1140" in proc.stdout
+    assert f"dibao.monthly_amount：期望 {yuan(3 * standard - 1200)}，实际 {yuan(3 * standard + 60 - 1200)}" in proc.stdout
+    assert f"dibao.reasons 中没有“家庭人均月收入400元，低于当地低保标准{yuan(standard)}元”" in proc.stdout
 
 
 def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_path, policy_copy):
@@ -123,12 +157,11 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
     assert proc.returncode == 0 and (out / "shanxi.bundle.json").exists() and (schemas / "household.schema.json").exists()
     assert run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path).returncode == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    params = policy_copy / "parameters" / "dibao.yaml"
-    old = set_urban_standard(policy_copy, "0")  # raise the standard by 20: the output is then stale
-    set_urban_standard(policy_copy, str(int(old) + 20))
+    old = set_urban_standard(policy_copy, "0")
+    set_urban_standard(policy_copy, yuan(Decimal(old) + 20))  # raise the standard by 20: the output is then stale
     proc = run("build", "--check", "--policy", policy_copy, "--out", out, cwd=tmp_path)
     assert proc.returncode == 1 and "shanxi.bundle.json" in proc.stderr
-    params.write_text(params.read_text(encoding="utf-8").replace(f"value: {int(old) + 20}", "value: [", 1), encoding="utf-8")
+    set_urban_standard(policy_copy, "[")  # a YAML syntax error
     proc = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
     assert proc.returncode == 1 and "未改动" in proc.stderr
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

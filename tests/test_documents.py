@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,37 +32,49 @@ def test_a_handbook_for_every_locality_and_a_page_for_every_parameter(bundle):
     assert index.count('href="handbooks/') == len(codes)
 
 
-def test_handbook_states_local_values_with_dates_sources_and_inheritance():
-    xiaodian = (DOCS / "handbooks" / "140105.md").read_text(encoding="utf-8")
+@pytest.fixture(scope="module")
+def site() -> dict:
+    """The site the current code renders from the shipped policy (generated/docs/ is its committed copy)."""
+    return build(POLICY)
+
+
+def test_handbook_states_local_values_with_dates_sources_and_inheritance(site):
+    xiaodian = site["handbooks/140105.md"]
     assert "2023年7月1日起执行：每月800元（本地设定；示例值，无正式来源）" in xiaodian
     assert "2025年1月1日起执行：每月820元（沿用太原市；示例值，无正式来源）" in xiaodian
-    yingze = (DOCS / "handbooks" / "140106.md").read_text(encoding="utf-8")
+    yingze = site["handbooks/140106.md"]
     assert "2024年1月1日起执行：每月820元（沿用太原市" in yingze and "本地未单独设定参数" in yingze
-    province = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
+    province = site["handbooks/140000.md"]
     assert "《关于改革完善社会救助制度的实施意见》 二(二)6" in province  # a sourced value names its document
-    assert "#### 二(六)20 建立完善主动发现机制" in province and "12345" in province
+    assert "#### 二(六)20 建立完善主动发现机制" in province and "[条文对照](../articles.md)" in province
+    # the rule text is the same everywhere: on the program's page, which every handbook links to
+    assert "12345" not in province and "12345" in site["articles.md"]
+    assert "本条规则：[最低生活保障](../rules/dibao.md)" in xiaodian and "家庭月收入低于" not in xiaodian
+    assert "家庭月收入低于家庭低保标准合计" in site["rules/dibao.md"] and "每月800元" not in site["rules/dibao.md"]
 
 
-def test_handbook_follows_the_structure_of_the_source_document():
-    text = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
-    heads = [line for line in text.splitlines() if line.startswith("## ") or line.startswith("### ")]
-    assert heads[:3] == ["## 一、总体目标", "## 二、重点任务", "### (一)健全社会救助体系"]
-    assert "### (六)深化“放管服”改革" in heads and heads[-1] == "## 三、保障措施"
+def test_handbook_follows_the_structure_of_the_source_document(site):
+    for page in ("handbooks/140000.md", "articles.md"):
+        heads = [line for line in site[page].splitlines() if line.startswith("## ") or line.startswith("### ")]
+        assert heads[:3] == ["## 一、总体目标", "## 二、重点任务", "### (一)健全社会救助体系"]
+        others = heads.index("## 其他依据文件")  # then the other documents the values and rules cite
+        assert "### (六)深化“放管服”改革" in heads and heads[others - 1] == "## 三、保障措施"
+        assert heads[others + 1].startswith("### 《")
 
 
 def test_changing_a_rule_changes_the_text(policy_copy):
-    before = build(policy_copy)["handbooks/140000.md"]
+    before = build(policy_copy)["rules/dibao.md"]
     assert "家庭人口高于0，且家庭月收入低于家庭低保标准合计" in before
     rules = policy_copy / "rules" / "dibao.policy"
     rules.write_text(rules.read_text(encoding="utf-8").replace(
         "家庭人口 高于 0 且 家庭月收入 低于 家庭低保标准合计\n",
         "家庭人口 高于 0 且 家庭月收入 不高于 家庭低保标准合计\n", 1), encoding="utf-8")
-    after = build(policy_copy)["handbooks/140000.md"]
+    after = build(policy_copy)["rules/dibao.md"]
     assert "家庭人口高于0，且家庭月收入不高于家庭低保标准合计" in after and before != after
 
 
-def test_rules_keep_their_grouping_in_the_text():
-    text = build(POLICY)["handbooks/140000.md"]
+def test_rules_keep_their_grouping_in_the_text(site):
+    text = "".join(page for name, page in site.items() if name.startswith("rules/") and name.endswith(".md"))
     # 城市 且 (有低保对象 或 …): without the brackets it would read as (城市 且 有低保对象) 或 …
     assert "申请家庭的城乡为城市，且（有低保对象，或有分散供养特困人员" in text
     assert "（评估日期的月份不低于11，或评估日期的月份不高于3），且申请家庭的成员中有人低收入人口" in text
@@ -86,8 +99,8 @@ def test_coverage_tells_partly_encoded_from_partly_computable():
     assert "| 二(二)5 | 完善最低生活保障制度 | 部分编码 |" in table and "部分可计算" in table
 
 
-def test_tables_are_rendered_as_tables():
-    text = (DOCS / "handbooks" / "140000.md").read_text(encoding="utf-8")
+def test_tables_are_rendered_as_tables(site):
+    text = site["rules/tekun.md"]
     assert "| 当照料护理档次认定" not in text  # rows are conditions, not code
     assert "| 并非符合特困供养条件 | 无 |" in text
 
@@ -98,7 +111,7 @@ def test_policy_text_cannot_inject_markup(policy_copy):
         "description: 城市居民最低生活保障标准，按每人每月计。",
         "description: \"<script>alert('x')</script> *强调* [链接](http://x)\""), encoding="utf-8")
     files = build(policy_copy)
-    html, md = files["handbooks/140105.html"], files["handbooks/140105.md"]
+    html, md = files["params/dibao.standard.urban.html"], files["params/dibao.standard.urban.md"]
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "<script>" not in md and "&lt;script&gt;" in md and "\\*强调\\*" in md and "\\[链接\\]" in md
 
@@ -115,14 +128,15 @@ def test_notice_in_markdown_and_html(evaluator, bundle):
     assert f"- 月低保金：{yuan(std * 2 - 1200)}元" in md and f"家庭人均月收入600元，低于当地低保标准{yuan(std)}元" in md
     assert "下次核查日期" in md and "行政复议" in md and "困难残疾人生活补贴（成员 B）：每月 82 元" in md
     html = notice(decision, bundle, "html")
-    assert "<h1>社会救助评估告知书</h1>" in html and "320元" in html
+    assert "<h1>社会救助评估告知书</h1>" in html and f"{yuan(std * 2 - 1200)}元" in html
 
 
-def test_eval_notice_command():
+def test_eval_notice_command(evaluator):
     req = json.dumps(request([member("A", 300)]))
     proc = subprocess.run([sys.executable, "-m", "policyc", "eval", "--notice", "-"], input=req, capture_output=True,
                           text=True, cwd=ROOT)
-    assert proc.returncode == 0 and "社会救助评估告知书" in proc.stdout and "月低保金：460元" in proc.stdout
+    amount = yuan(param(evaluator, "dibao.standard.urban") - 300)
+    assert proc.returncode == 0 and "社会救助评估告知书" in proc.stdout and f"月低保金：{amount}元" in proc.stdout
 
 
 def _chromium() -> str | None:
@@ -151,17 +165,23 @@ def test_site_renders_in_a_real_browser(evaluator, bundle, tmp_path):
     index = _dump_dom((DOCS / "index.html").as_uri())
     assert "太原市" in index and "小店区" in index and "城市低保标准" in index
     county = _dump_dom((DOCS / "handbooks" / "140105.html").as_uri(), artifacts / "handbook-140105.png")
-    assert "太原市小店区社会救助政策手册" in county and "每月800元" in county and "本地设定" in county
+    own = yuan(param(evaluator, "dibao.standard.urban", "140105", "2024-07-01"))  # 小店区's own standard
+    assert "太原市小店区社会救助政策手册" in county and f"每月{own}元" in county and "本地设定" in county
     assert (artifacts / "handbook-140105.png").stat().st_size > 10_000
     page = tmp_path / "notice.html"
     decision = evaluator.evaluate(request([member("A", 1000), member("B", 200, 0)]))
     page.write_text(notice(decision, bundle, "html"), encoding="utf-8")
     shown = _dump_dom(page.as_uri())
-    assert "社会救助评估告知书" in shown and "月低保金" in shown and "320元" in shown
+    amount = yuan(param(evaluator, "dibao.standard.urban") * 2 - 1200)
+    assert "社会救助评估告知书" in shown and "月低保金" in shown and f"{amount}元" in shown
 
 
-def test_parameter_page_shows_history_everywhere_and_the_floor_over_time():
-    text = (DOCS / "params" / "tekun.basic_living.urban.md").read_text(encoding="utf-8")
-    assert "全省取值：2023年1月1日起 936，2024年1月1日起 988" in text
-    assert "### 太原市\n" in text and "| 2024年1月1日起 | 每月1070元 | 示例值，无正式来源 | 本地设定 |" in text
-    assert "### 太原市小店区" in text and "| 2023年7月1日起 | 每月1040元 | 示例值，无正式来源 | 本地设定 |" in text
+def test_parameter_page_shows_history_everywhere_and_the_floor_over_time(evaluator, site):
+    text = site["params/tekun.basic_living.urban.md"]
+    floors = [yuan(Decimal("1.3") * param(evaluator, "dibao.standard.urban", "140000", day))
+              for day in ("2023-01-01", "2024-01-01")]
+    assert f"全省取值：2023年1月1日起 {floors[0]}，2024年1月1日起 {floors[1]}" in text
+    taiyuan = yuan(param(evaluator, "tekun.basic_living.urban", "140100", "2024-01-01"))
+    xiaodian = yuan(param(evaluator, "tekun.basic_living.urban", "140105", "2023-07-01"))
+    assert "### 太原市\n" in text and f"| 2024年1月1日起 | 每月{taiyuan}元 | 示例值，无正式来源 | 本地设定 |" in text
+    assert "### 太原市小店区" in text and f"| 2023年7月1日起 | 每月{xiaodian}元 | 示例值，无正式来源 | 本地设定 |" in text

@@ -1,11 +1,12 @@
 """Localities: the jurisdiction tree, overrides within what the province allows, and dated inheritance."""
 import datetime as dt
+from decimal import Decimal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, diagnose
+from conftest import ROOT, added, diagnose, param, yuan
 from policyc.runtime import LocalityError
 
 D = dt.date.fromisoformat
@@ -34,7 +35,7 @@ def test_every_locality_resolves_every_parameter_on_any_date(evaluator, bundle):
 @pytest.mark.parametrize("code,day,value,level,source", [
     ("140100", "2024-07-01", 820, "city", "140100"),        # 太原市 sets its own
     ("140106", "2024-07-01", 820, "city", "140100"),        # 迎泽区 inherits its city
-    ("140105", "2023-06-30", 720, "province", "140000"),    # 小店区 before its own value: the province
+    ("140105", "2023-06-30", None, "province", "140000"),   # 小店区 before its own value: the province
     ("140105", "2023-07-01", 800, "county", "140105"),      # 小店区's own value from its date
     ("140105", "2024-07-01", 800, "county", "140105"),      # the city's later raise does not override it
     ("140105", "2025-01-01", 820, "city", "140100"),        # `inherit`: follows the city again
@@ -87,13 +88,16 @@ def test_override_files_for_unknown_ambiguous_duplicate_and_province(policy_copy
     assert [d.code for d in write(policy_copy, "c.yaml", "locality: 140100\noverrides: {}\n")] == ["E0904"]
 
 
-def test_a_county_value_that_breaks_a_floor_is_reported_at_the_county(policy_copy):
-    diags = write(policy_copy, "x.yaml", "locality: 140702\noverrides:\n"
-                  "  dibao.standard.urban:\n    - {from: 2024-03-01, value: 800, illustrative: true}\n")
+def test_a_county_value_that_breaks_a_floor_is_reported_at_the_county(policy_copy, evaluator, baseline):
+    # a standard whose 1.3 times is above the 特困 standard 榆次区 inherits
+    value = int(param(evaluator, "tekun.basic_living.urban", "140702", "2024-03-01") / Decimal("1.3")) + 10
+    diags = added(write(policy_copy, "x.yaml", "locality: 140702\noverrides:\n"
+                        f"  dibao.standard.urban:\n    - {{from: 2024-03-01, value: {value}, illustrative: true}}\n"),
+                  baseline)
     assert [d.code for d in diags] == ["W0401"]
     d = diags[0]
     assert d.span.file.endswith("localities/x.yaml") and d.span.line == 4
-    assert "2024-03-01" in d.message and "1040" in d.message
+    assert "2024-03-01" in d.message and f"= {yuan(Decimal('1.3') * value)}（" in d.message
 
 
 def test_a_city_raise_is_checked_at_the_city_against_what_it_inherits(policy_copy):

@@ -4,7 +4,7 @@ import sys
 
 from decimal import Decimal
 
-from conftest import ROOT, diagnose, param, yuan
+from conftest import ROOT, added, diagnose, param, set_urban_standard, set_value, yuan
 from policyc.check.coverage import coverage
 from policyc.compiler import compile_policy
 from policyc.diagnostics import Reporter
@@ -26,73 +26,87 @@ def floor(evaluator):
     return Decimal("1.3") * param(evaluator, "dibao.standard.urban", "140000", "2024-07-01")
 
 
-def set_tekun(tekun, value):
-    """Set the province's 2024 urban 特困 standard (shipped: 990) in a policy copy."""
-    edit(tekun, "        value: 990\n", f"        value: {yuan(value)}\n")
+def set_tekun(policy_dir, value):
+    """Set the province's 2024 urban 特困 standard in a policy copy."""
+    set_value(policy_dir, "tekun.yaml", "tekun.basic_living.urban", yuan(value))
 
 
-def test_principle_floor_is_a_warning_at_the_value_with_both_sides(policy_copy, evaluator):
+def urban_floor_warnings(diags) -> list:
+    """The warnings that the province's urban 特困 standard breaks its 原则上 floor."""
+    return [d for d in diags if d.code == "W0401" and d.span.file.endswith("parameters/tekun.yaml")
+            and "（tekun.basic_living.urban）" in d.message]
+
+
+def test_principle_floor_is_a_warning_at_the_value_with_both_sides(policy_copy, evaluator, baseline):
     tekun = policy_copy / "parameters" / "tekun.yaml"
     low = floor(evaluator) - 8
-    set_tekun(tekun, low)
-    diags = diagnose(policy_copy)
-    assert [(d.code, d.severity) for d in diags if d.span.file.endswith("tekun.yaml")] == [("W0401", "warning")]
-    d = next(d for d in diags if d.span.file.endswith("tekun.yaml"))
+    set_tekun(policy_copy, low)
+    diags = added(diagnose(policy_copy), baseline)
+    assert [(d.code, d.severity) for d in diags] == [("W0401", "warning")]
+    d = diags[0]
+    assert d.span.file.endswith("parameters/tekun.yaml")
     assert yuan(low) in d.message and f"1.3 * dibao.standard.urban = {yuan(floor(evaluator))}" in d.message
     assert "原则上" in d.message and d.span.line == line_of(tekun, f"value: {yuan(low)}") - 1
     std = yuan(param(evaluator, "dibao.standard.urban", "140000", "2024-07-01"))
     assert f"城市低保标准（dibao.standard.urban）= {std}，自 2024-01-01 起" in d.notes[0]
 
 
-def test_floor_checked_when_the_other_side_changes(policy_copy):
+def test_floor_checked_when_the_other_side_changes(policy_copy, evaluator, baseline):
     # raising the 低保 standard in 2024 breaks the 特困 floor from that date, without touching tekun.yaml
-    edit(policy_copy / "parameters" / "dibao.yaml", "        value: 760\n", "        value: 800\n")
-    diags = diagnose(policy_copy)
-    assert [d.code for d in diags] == ["W0401"] and "2024-01-01" in diags[0].message
+    tekun = param(evaluator, "tekun.basic_living.urban", "140000", "2024-07-01")
+    highest = int(tekun / Decimal("1.3"))  # the highest whole standard the 特困 standard still meets
+    set_urban_standard(policy_copy, highest)
+    assert urban_floor_warnings(diagnose(policy_copy)) == []
+    set_urban_standard(policy_copy, highest + 1)
+    diags = added(diagnose(policy_copy), baseline)
+    assert {d.code for d in diags} == {"W0401"}
+    assert len(urban_floor_warnings(diags)) == 1 and "2024-01-01" in urban_floor_warnings(diags)[0].message
 
 
-def test_written_reason_records_an_exception(policy_copy):
+def test_written_reason_records_an_exception(policy_copy, evaluator, baseline):
     tekun = policy_copy / "parameters" / "tekun.yaml"
-    edit(tekun, "        value: 990\n", "        value: 980\n")
+    set_tekun(policy_copy, floor(evaluator) - 10)
     edit(tekun, "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上\n",
          "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上\n        reason: 示例：过渡期内分步提高\n")
     reporter = Reporter()
     c = compile_policy(policy_copy, reporter)
-    assert reporter.items == []
-    assert [(e.parameter, e.date, str(e.bound)) for e in c.exceptions if e.jurisdiction == "140000"] == \
-        [("tekun.basic_living.urban", "2024-01-01", "988.0")]
+    assert added(reporter.items, baseline) == [] and urban_floor_warnings(reporter.items) == []
+    assert [(e.parameter, e.date, e.bound) for e in c.exceptions if e.jurisdiction == "140000"] == \
+        [("tekun.basic_living.urban", "2024-01-01", floor(evaluator))]
 
 
-def test_hard_floor_is_an_error(policy_copy):
+def test_hard_floor_is_an_error(policy_copy, evaluator, baseline):
     tekun = policy_copy / "parameters" / "tekun.yaml"
-    edit(tekun, "        value: 990\n", "        value: 980\n")
+    # below the province's floor and below 大同市's (its own urban standard, the province's 特困 standard)
+    datong = Decimal("1.3") * param(evaluator, "dibao.standard.urban", "140200", "2024-07-01")
+    set_tekun(policy_copy, min(floor(evaluator), datong) - 10)
     edit(tekun, "      - min: 1.3 * dibao.standard.urban\n        wording: 原则上", "      - min: 1.3 * dibao.standard.urban\n        wording: 不低于")
-    diags = diagnose(policy_copy)
+    diags = added(diagnose(policy_copy), baseline)
     assert [d.code for d in diags] == ["E0701", "E0701"]
     # a written reason excuses only a 原则上 floor: 大同市's exception does not apply to a hard one
     assert sorted(d.span.file.split("/")[-1] for d in diags) == ["140200-datong.yaml", "tekun.yaml"]
 
 
-def test_constraint_naming_an_unknown_parameter(policy_copy):
+def test_constraint_naming_an_unknown_parameter(policy_copy, baseline):
     edit(policy_copy / "parameters" / "tekun.yaml", "1.3 * dibao.standard.urban", "1.3 * dibao.standard.urbn")
-    diags = diagnose(policy_copy)
+    diags = added(diagnose(policy_copy), baseline)
     assert [d.code for d in diags] == ["E0702"] and "dibao.standard.urban" in diags[0].hint
 
 
-def test_funding_over_two_percent_fails_at_the_line(policy_copy):
+def test_funding_over_two_percent_fails_at_the_line(policy_copy, baseline):
     funding = policy_copy / "funding" / "2024.yaml"
     edit(funding, "    purchase_of_services: 12000000", "    purchase_of_services: 12000001")
-    diags = diagnose(policy_copy)
+    diags = added(diagnose(policy_copy), baseline)
     assert [d.code for d in diags] == ["E0806"]
     assert diags[0].span.line == line_of(funding, "12000001") and "12000000.00" in diags[0].message
 
 
-def test_event_mistakes(policy_copy):
+def test_event_mistakes(policy_copy, baseline):
     events = policy_copy / "events" / "drill-2024.yaml"
     edit(events, 'localities: ["140702"]', 'localities: ["城区", "小点区"]')
     edit(events, "      dibao.standard.rural: {add: 80}", "      dibao.standard.rurl: {add: 80}")
     edit(events, "    to: 2024-08-31", "    to: 2024-07-31")
-    diags = diagnose(policy_copy)
+    diags = added(diagnose(policy_copy), baseline)
     assert sorted(d.code for d in diags) == ["E0802", "E0803", "E0803", "E0804"]
     ambiguous = next(d for d in diags if d.code == "E0803" and "城区" in d.message)
     assert "阳泉市城区" in ambiguous.hint and "晋城市城区" in ambiguous.hint
@@ -120,15 +134,16 @@ def test_coverage_fails_on_an_unaccounted_or_contradicted_article(policy_copy):
     assert "E0505" in proc.stderr and "三(一)" in proc.stderr and "E0506" in proc.stderr
 
 
-def test_citing_an_article_that_does_not_exist_fails(policy_copy):
+def test_citing_an_article_that_does_not_exist_fails(policy_copy, baseline):
     rules = policy_copy / "rules" / "temporary.policy"
     edit(rules, '程序 临时救助 (temporary) 依据 "二(四)14"', '程序 临时救助 (temporary) 依据 "二(四)24"')
-    assert [d.code for d in diagnose(policy_copy)] == ["E0501"]
+    assert [d.code for d in added(diagnose(policy_copy), baseline)] == ["E0501"]
 
 
-def test_floor_met_exactly_is_fine_and_one_fen_below_is_not(policy_copy):
-    tekun = policy_copy / "parameters" / "tekun.yaml"
-    edit(tekun, "        value: 990\n", "        value: 988\n")  # 1.3 × 760 exactly
-    assert diagnose(policy_copy) == []
-    edit(tekun, "        value: 988\n", "        value: 987.99\n")
-    assert [d.code for d in diagnose(policy_copy)] == ["W0401"]
+def test_floor_met_exactly_is_fine_and_one_fen_below_is_not(policy_copy, evaluator, baseline):
+    set_tekun(policy_copy, floor(evaluator))  # 1.3 × the urban 低保 standard exactly
+    diags = diagnose(policy_copy)
+    assert added(diags, baseline) == [] and urban_floor_warnings(diags) == []
+    set_tekun(policy_copy, floor(evaluator) - Decimal("0.01"))
+    diags = added(diagnose(policy_copy), baseline)
+    assert [d.code for d in diags] == ["W0401"] and diags == urban_floor_warnings(diags)

@@ -12,8 +12,11 @@ def line_of(path, needle):
     return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
 
 
-def test_shipped_policy_has_no_diagnostics(policy_copy):
-    assert diagnose(policy_copy) == []
+def test_shipped_policy_has_no_errors_and_no_structural_warnings(policy_copy):
+    # A value that breaks a 原则上 floor (W0401) is the officer's to judge: `policyc check` and the review show it,
+    # and it may be recorded as an exception with a reason. Anything else is a mistake in the sources.
+    diags = diagnose(policy_copy)
+    assert [(d.code, d.message) for d in diags if d.code != "W0401"] == []
 
 
 def test_malformed_yaml_points_at_the_line(policy_copy):

@@ -1,5 +1,8 @@
-"""The corpus of broken policy sets (tests/corpus/broken.yaml): apply one entry to a copy of the shipped set and
-collect what the compiler says. `python tools/corpus.py` writes docs/errors.md from it."""
+"""The corpus of broken policy sets (tests/corpus/broken.yaml): apply one entry to a copy of a frozen policy set
+(tests/corpus/policy/, a snapshot of policies/shanxi) and collect what the compiler says. `python tools/corpus.py`
+writes docs/errors.md from it. The snapshot is frozen so that an officer's change to the shipped values or rules
+neither breaks an entry nor makes docs/errors.md stale; refresh it (copy policies/shanxi) only together with the
+entries and the docs."""
 from __future__ import annotations
 
 import shutil
@@ -15,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from policyc.diagnostics import PolicyError, Reporter, render_text  # noqa: E402
 from policyc.messages import MESSAGES  # noqa: E402
 
-POLICY = ROOT / "policies" / "shanxi"
+POLICY = ROOT / "tests" / "corpus" / "policy"  # shown in the docs as policies/shanxi
 CORPUS = ROOT / "tests" / "corpus" / "broken.yaml"
 
 

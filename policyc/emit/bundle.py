@@ -9,10 +9,10 @@ from .schemas import decision_schema, request_schema
 
 def build_bundle(c: Compilation) -> dict:
     manifest = c.sources.manifest.data
-    cases = []
-    for doc in c.sources.case_files:
-        for i, case in enumerate(doc.data["cases"]):
-            cases.append(dict(case, locality=str(case["locality"]), defined_at=str(doc.span(("cases", i)))))
+    cases = c.cases  # relative inputs already resolved (check/cases.py), with `defined_at`
+    if not cases:  # a Compilation put together without its cases
+        cases = [dict(case, locality=str(case["locality"]), defined_at=str(doc.span(("cases", i))))
+                 for doc in c.sources.case_files for i, case in enumerate(doc.data["cases"])]
     bundle = {
         "manifest": {"format": BUNDLE_FORMAT, "id": manifest["id"], "title": manifest["title"],
                      "version": manifest["version"], "compiler": f"policyc {__version__}",

@@ -76,7 +76,7 @@ def quantity(value, unit: str | None) -> str:
 class Renderer:
     def __init__(self, module: Module, params: dict):
         self.m = module
-        self.params = params  # id -> Param (compiler) for names and units
+        self.params = params  # id -> Param (compiler) or a bundle's parameter dict, for names
         self.defs = {d.id: d for d in module.definitions}
         self.inputs = {i.id: i for i in module.inputs}
         self._inside = 0  # depth of 合计/任一/… being rendered
@@ -106,9 +106,12 @@ class Renderer:
             return number(Decimal(e.value) * 100) + "%"
         return quantity(e.value, unit_of(t))
 
+    def param_name(self, pid: str) -> str:
+        p = self.params[pid]
+        return p["name"] if isinstance(p, dict) else p.name
+
     def r_param(self, e: Expr) -> str:
-        p = self.params[e.value]
-        return p.name
+        return self.param_name(e.value)
 
     def r_input(self, e: Expr) -> str:
         return self.inputs[e.value].name
@@ -189,7 +192,7 @@ class Renderer:
         return f"{self.expr(e.args[0], POSTFIX)}（为无时取{self.expr(e.args[1])}{cite}）"
 
     def r_param_at(self, e):
-        return f"{self.expr(e.args[0], POSTFIX)}当地的{self.params[e.value].name}"
+        return f"{self.expr(e.args[0], POSTFIX)}当地的{self.param_name(e.value)}"
 
     def r_min(self, e):
         return "、".join(self.expr(a, OR) for a in e.args) + "中的较小者"
@@ -201,8 +204,7 @@ class Renderer:
         return f"{self.expr(e.args[0], POSTFIX)}（按{self.expr(e.args[1])}舍入）"
 
     def r_lookup(self, e):
-        table = self.params[e.value]
-        return f"按{table.name}查得的{self.expr(e.args[0], POSTFIX)}所在档次的数额"
+        return f"按{self.param_name(e.value)}查得的{self.expr(e.args[0], POSTFIX)}所在档次的数额"
 
     def r_locality_name(self, e):
         return f"{self.expr(e.args[0], POSTFIX)}的地名"

@@ -69,6 +69,10 @@ def _scalar(node: yaml.ScalarNode):
     return text
 
 
+# libyaml's composer where PyYAML was built with it (the wheels are): ~6× faster, same nodes and marks
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
     """Parse text; report a syntax error at its line and return None."""
     if not scan_source(file, text, reporter):
@@ -80,8 +84,11 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
                     # refused outright: an alias repeats a node, and nested ones can explode in size
                     reporter.add("E0002", _span(file, token.start_mark))
                     return None
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as err:
+        if "maximum nesting depth" in str(err.problem):  # libyaml's own guard against deep nesting
+            reporter.add("E0008", Span(file, 1, 1))
+            return None
         mark = err.problem_mark or err.context_mark
         span = _span(file, mark) if mark else Span(file, 1, 1)
         reporter.add("E0001", span, problem=err.problem or str(err))
