@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections import Counter
 import os
 import sys
 from pathlib import Path
@@ -120,10 +121,22 @@ def cmd_build(args) -> int:
         return EXIT_OK
     changed = stale_outputs(files)  # only what differs is written, so a reviewer's diff shows only real changes
     write_outputs({path: files[path] for path in changed})
-    for path in changed:
-        print(f"已更新 {path}", file=sys.stderr)
-    print(f"构建完成：{len(changed)} 个生成文件已更新，{len(files) - len(changed)} 个未变", file=sys.stderr)
+    if args.verbose:
+        for path in changed:
+            print(f"已更新 {path}", file=sys.stderr)
+    groups = Counter(_output_group(Path(path), Path(args.out)) for path in changed)
+    detail = "（" + "，".join(f"{g} {n}" for g, n in sorted(groups.items())) + "）" if groups else ""
+    print(f"构建完成：{len(changed)} 个生成文件已更新{detail}，{len(files) - len(changed)} 个未变", file=sys.stderr)
     return EXIT_OK
+
+
+def _output_group(path: Path, out: Path) -> str:
+    """Where a generated file belongs, for the build's summary line: docs/handbooks, docs/params, the bundle…"""
+    try:
+        parts = path.relative_to(out).parts
+    except ValueError:  # schemas/ beside the output directory
+        return path.parent.name or path.name
+    return "/".join(parts[:2]) if len(parts) > 2 else "/".join(parts)
 
 
 def cmd_test(args) -> int:
@@ -306,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy_arg(p)
     p.add_argument("--out", default="generated", help="输出目录（默认 generated）")
     p.add_argument("--check", action="store_true", help="只检查生成文件是否最新，不写入")
+    p.add_argument("-v", "--verbose", action="store_true", help="逐个列出已更新的生成文件")
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
     p.set_defaults(func=cmd_build)
 

@@ -169,17 +169,23 @@ def test_build_check_detects_stale_output_and_failed_build_writes_nothing(tmp_pa
 
 def test_build_writes_only_what_changed(tmp_path, policy_copy):
     out = tmp_path / "generated"
-    first = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    first = run("build", "--policy", policy_copy, "--out", out, "-v", cwd=tmp_path)
     written = [line for line in first.stderr.splitlines() if line.startswith("已更新 ")]
     assert first.returncode == 0 and len(written) > 10
-    handbook = next(out.rglob("*.md"))
+    handbook = next(out.rglob("handbooks/*.md"))
     handbook.write_text("edited by hand", encoding="utf-8")
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p != handbook}
-    again = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    again = run("build", "--policy", policy_copy, "--out", out, "-v", cwd=tmp_path)
     assert again.returncode == 0
     assert [line for line in again.stderr.splitlines() if line.startswith("已更新 ")] == [f"已更新 {handbook}"]
-    assert "1 个生成文件已更新" in again.stderr
+    assert "1 个生成文件已更新（docs/handbooks 1）" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # without -v, one summary line
+    handbook.write_text("edited by hand again", encoding="utf-8")
+    quiet = run("build", "--policy", policy_copy, "--out", out, cwd=tmp_path)
+    lines = quiet.stderr.strip().splitlines()
+    assert quiet.returncode == 0 and len(lines) == 1, quiet.stderr
+    assert lines[0] == f"构建完成：1 个生成文件已更新（docs/handbooks 1），{len(written) - 1} 个未变"
 
 
 def test_missing_policy_directory(tmp_path):
