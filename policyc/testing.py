@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .check.cases import path_keys
 from .diagnostics import Reporter, Span
 from .runtime.errors import InputError, LocalityError, RuntimeFault
 from .runtime.evaluator import Evaluator
@@ -143,8 +143,8 @@ def relative_lines(case: dict) -> list[str]:
     for path, text in (written.items() if isinstance(written, dict) else ()):
         node = case
         try:
-            for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", str(path)):
-                node = node[int(index)] if index else node.get(key)
+            for key in path_keys(path):
+                node = node[key] if isinstance(key, int) else node.get(key)
         except (AttributeError, IndexError, KeyError, TypeError):
             node = "?"
         out.append(f"相对输入 {str(path).removeprefix('$.')}：{text} → {_show(node)}")

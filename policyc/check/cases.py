@@ -256,6 +256,11 @@ def _json_path(path: tuple) -> str:
     return "$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path)
 
 
+def path_keys(path: str) -> list[str | int]:
+    """The keys of a `relative_inputs` JSON path, as `_json_path` wrote it: "$.household.members[2].x"."""
+    return [int(i) if i else k for k, i in re.findall(r"\.([^.\[]+)|\[(\d+)\]", str(path))]
+
+
 def _fit(q: Quantity, ftype: str | None) -> None:
     """The computed value must suit the field it is written in: its unit, and fen or whole numbers."""
     if ftype is None:

@@ -8,7 +8,6 @@ prefixed one is used. Released versions are ordered by version; each section is 
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from ..emit.documents import _md_escape
 from . import semver
 from .diff import Diff, describe, diff_versions
 from .render_diff import KIND_TEXT, OTHER, groups
+from .versions import VersionError, git
 
 BUMP_TEXT = {"major": "主版本：请求或决定的契约有不兼容的变化", "minor": "次版本：决定可能改变",
              "patch": "修订版本：决定不变（文字、依据、示例案例、文档）", "none": "没有语义变化"}
@@ -30,12 +30,9 @@ class Release:
 
 def _git(cwd: Path, *args: str) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-    except OSError as err:  # no git, or no such directory
-        raise ValueError(f"{cwd}：{err.strerror or err}") from None
-    if done.returncode != 0:
-        raise ValueError(done.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} 失败")
-    return done.stdout.decode("utf-8", "replace")
+        return git(cwd, *args).decode("utf-8", "replace")
+    except VersionError as err:
+        raise ValueError(str(err)) from None
 
 
 def releases(policy: Path, policy_id: str) -> list[Release]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from dataclasses import dataclass, field
 
+from ..check.cases import path_keys
 from .diff_params import MAJOR, MINOR, PATCH, fields_text
 
 
@@ -168,7 +168,7 @@ def _as_written(case: dict) -> dict:
     in this version, so a case that follows a changed standard is not reported as changed."""
     out = copy.deepcopy(_strip(case, "defined_at", "relative_inputs"))
     for path, text in (case.get("relative_inputs") or {}).items():
-        keys = [int(i) if i else k for k, i in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path)]
+        keys = path_keys(path)
         node = out
         for key in keys[:-1]:
             node = node[key]

@@ -70,11 +70,14 @@ def _compile_dir(root: Path, label: str) -> dict:
     return jsonio.loads(jsonio.dumps(build_bundle(compilation), indent=None))
 
 
-def _git(cwd: Path, *args: str) -> bytes:
+def git(cwd: Path, *args: str) -> bytes:
+    """git's output, or VersionError with its message (also when git or the directory is missing)."""
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except FileNotFoundError:
         raise VersionError("找不到 git 命令：无法按修订版本读取政策") from None
+    except OSError as err:  # no such directory
+        raise VersionError(f"{cwd}：{err.strerror or err}") from None
     if done.returncode != 0:
         raise VersionError(done.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} 失败")
     return done.stdout
@@ -88,12 +91,12 @@ def _compile_revision(rev: str, policy: Path) -> dict:
     if rev.startswith("-"):
         raise VersionError(f"“{rev}”不是有效的 git 修订版本")
     try:
-        top = Path(_git(directory, "rev-parse", "--show-toplevel").decode().strip())
-        commit = _git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+        top = Path(git(directory, "rev-parse", "--show-toplevel").decode().strip())
+        commit = git(top, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
     except VersionError:
         raise VersionError(f"“{rev}”既不是文件或目录，也不是 {policy} 所在 git 仓库的修订版本") from None
     relative = directory.relative_to(top).as_posix()
-    archive = _git(top, "archive", "--format=tar", commit, "--", relative)
+    archive = git(top, "archive", "--format=tar", commit, "--", relative)
     with tempfile.TemporaryDirectory(prefix="policyc-review-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
