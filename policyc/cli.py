@@ -297,17 +297,19 @@ def cmd_params(args) -> int:
     return EXIT_OK
 
 
+def policy_arg(p) -> None:
+    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
+
+
+def verify_key_arg(p) -> None:
+    p.add_argument("--verify-key", action="append", metavar="PUB",
+                   help="可信公钥文件（可重复）：规则包须有其中之一的有效签名 BUNDLE.sig，否则拒绝加载")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="policyc", description="山西省社会救助政策规则编译器（policy-as-code）")
     parser.add_argument("--version", action="version", version=f"policyc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    def policy_arg(p):
-        p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
-
-    def verify_key_arg(p):
-        p.add_argument("--verify-key", action="append", metavar="PUB",
-                       help="可信公钥文件（可重复）：规则包须有其中之一的有效签名 BUNDLE.sig，否则拒绝加载")
 
     p = sub.add_parser("check", help="检查规则与参数，报告全部错误")
     policy_arg(p)
@@ -375,17 +377,22 @@ def build_parser() -> argparse.ArgumentParser:
     from .serve.log_command import register as register_log
     from .review.diff_command import register as register_diff
     from .review.impact_command import register as register_impact
+    from .batch.command import register as register_batch
+    from .batch.synthetic import register as register_synthetic
     register_signing(sub)
     register_serve(sub)
     register_log(sub)
     register_diff(sub)
     register_impact(sub)
+    register_batch(sub)
+    register_synthetic(sub)
     return parser
 
 
 # the optional parts of the distribution and the extra that installs each (see pyproject.toml)
 _EXTRAS = {"lark": "compiler", "yaml": "compiler", "jinja2": "compiler", "jsonschema": "compiler",
-           "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "psycopg": "postgres"}
+           "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "psycopg": "postgres",
+           "duckdb": "batch", "pyarrow": "batch", "tqdm": "batch", "pyspark": "spark"}
 
 
 def main(argv: list[str] | None = None) -> int:
