@@ -115,8 +115,7 @@ def expected(evaluator, request: dict, programs=None, reasons: bool = False) -> 
     request = dict(request)
     request.pop("id", None)
     d = evaluator.evaluate(request, programs=programs)
-    gen = SqlCodegen(evaluator.module, programs, reasons)
-    keys = [k for k, _ in gen.REFERRAL[1]]
+    keys = [k for k, _ in SqlCodegen.REFERRAL[1]]
 
     def strip(node):
         if isinstance(node, dict):

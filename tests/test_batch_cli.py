@@ -191,9 +191,11 @@ def test_summary_matches_the_decisions(tmp_path, capsys, bundle_file, households
     (["--date", "2024-13-01"], "--date"),
     (["--locality", "不存在的县"], "不存在的县"),
     (["--chunk", "0"], "--chunk"),
+    (["--rejects", "in.jsonl"], "输入文件"),
 ])
 def test_bad_flags_are_usage_errors(tmp_path, capsys, bundle_file, households, flags, message):
     src = _jsonl(tmp_path / "in.jsonl", households[:2])
+    flags = [str(tmp_path / f) if f == "in.jsonl" else f for f in flags]
     code, err = _run(capsys, "--bundle", bundle_file, "--input", src, "--output", tmp_path / "o.jsonl", *flags)
     assert code == 2 and message in err
     assert not (tmp_path / "o.jsonl").exists()

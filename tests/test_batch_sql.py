@@ -184,3 +184,22 @@ def test_a_broken_requirement_is_refused_not_decided(evaluator):
         assert engine.counts["rejected"] == 20 and engine.counts["sql"] <= 20
         got = engine.decide_arrow(_typed(engine, requests))
         assert engine.counts["rejected"] == 40
+
+
+def test_every_rounding_mode_rounds_as_the_runtime_does():
+    """The SQL of each rounding mode a policy may name gives `values.round_money`'s result, ties and negatives
+    included (and a mode the SQL does not know is a fault: the runtime decides that row)."""
+    import duckdb
+    from decimal import Decimal as Dec
+
+    from policyc.batch.sqlgen import _ROUND
+    from policyc.batch.sqltypes import DEC
+    from policyc.runtime.values import ROUNDING_MODES, round_money
+    assert set(_ROUND) == set(ROUNDING_MODES)
+    con = duckdb.connect()
+    samples = ["0", "0.005", "0.05", "0.5", "1.5", "2.5", "386.003", "386.00000000000000000001", "-2.5", "-0.05",
+               "213.997", "99.95", "99.949999"]
+    for mode, sql in _ROUND.items():
+        for text in samples:
+            got = con.execute(f"SELECT {sql.format(x=f'CAST({chr(39)}{text}{chr(39)} AS {DEC})', D=DEC)}").fetchone()[0]
+            assert got == round_money(Dec(text), mode), (mode, text, got)

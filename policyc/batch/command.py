@@ -74,6 +74,8 @@ def cmd_batch(args) -> int:
     rejects_path = Path(args.rejects) if args.rejects else output.with_name(output.stem + ".rejects.jsonl")
     if rejects_path.resolve() == output.resolve():
         raise UsageError("--rejects 与 --output 不能是同一个文件")
+    if Path(args.input).resolve() in (output.resolve(), rejects_path.resolve()):
+        raise UsageError("输出文件不能覆盖输入文件 --input")
     started = time.perf_counter()
     engine = _engine(args, evaluator, programs)
     try:

@@ -8,6 +8,8 @@ What it computes, and where it stops being sure (docs/batch.md, "两条通道"):
   runtime computes to 28 significant digits: the two agree on every comparison and every rounding to the fen,
   because a quotient of values with ≤ 10 decimals by n differs from any such value by at least 10⁻¹⁰/n, far more
   than the 10⁻²⁰ either side may drop.
+* A number read from the request is widened to DECIMAL(38,20) where it is read: DuckDB would type a CASE, coalesce
+  or least of a DECIMAL(38,2) and a DECIMAL(38,20) as DECIMAL(38,2), rounding the computed side.
 * SQL NULL is 无 (None), and only that: rows with unknown facts never reach this query (the clean-row predicate in
   `sqlinput.py` sends them to the Python runtime, which settles what the known facts and bounds settle).
 * Beside every value the query computes a fault flag: a condition under which the Python runtime would stop with
@@ -18,7 +20,7 @@ What it computes, and where it stops being sure (docs/batch.md, "两条通道"):
 
 Every name in the query is made here (i0 inputs, p0 parameters, d0 definitions, h0 lists of records, s0/v0 lambda
 variables, `_i0` positions added to records) or is an IR field id, checked against the closed alphabet by `quote`;
-every value is written by `_lit`.
+every value is written by `_lit_text` or `_lit_dec`.
 """
 from __future__ import annotations
 
@@ -409,6 +411,9 @@ class SqlCodegen:
             out += [_origin(f"CAST({self.expr(x)} AS DECIMAL(38,10)) <> {self.expr(x)}") for x in a]
         elif op in ("lt", "le", "gt", "ge", "min", "max", "lookup", "month") or (op == "field" and not is_optional(a[0].type)):
             out += [_origin(f"{self.expr(x)} IS NULL") for x in a if is_optional(x.type)]
+        elif op == "round":  # a rounding mode this generator does not know: the runtime decides
+            modes = ", ".join(_lit_text(k) for k in _ROUND)
+            out.append(_origin(f"{self.expr(a[1])} NOT IN ({modes})"))
         elif op in ("add_months", "sub_months"):
             out.append(_origin(f"abs({self.expr(a[1])}) > {MAX_MONTHS}"))
         elif op == "param_at":
