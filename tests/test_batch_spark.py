@@ -18,11 +18,10 @@ import pyarrow.compute as pc  # noqa: E402
 
 from policyc.batch.engine import Engine  # noqa: E402
 from policyc.batch.spark import SparkEngine, _Job, decide_dataframe, load_bytes  # noqa: E402
-from policyc.review.synthetic import ANCHORS, synthetic_population  # noqa: E402
+from batch_util import DAY, population  # noqa: E402
 from policyc.runtime import BundleError, PinMismatchError, UnknownKeyError, jsonio  # noqa: E402
 
 N = 2000
-DAY = "2024-07-01"
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +40,8 @@ def spark_engine(raw):
 def requests(evaluator, bundle):
     """N synthetic households; some with an unknown fact (the Python lane), some without a date (the default
     day), one with money as a string and one with an unknown locality (rejects)."""
-    day = dt.date.fromisoformat(DAY)
-    anchors = lambda code: {a: evaluator.params_at(code, day)[0][p] for a, p in ANCHORS.items()}  # noqa: E731
-    pop = synthetic_population(N, 11, jurisdictions=bundle["jurisdictions"], modules=[evaluator.module],
-                               anchors=anchors, date=DAY)
     out = []
-    for i, h in enumerate(pop.households):
-        req = dict(h.request, date=DAY, id=f"h{i}")
+    for i, req in enumerate(population(evaluator, N, seed=11)):
         if i % 37 == 5:
             del req["household"]["members"][0]["monthly_income"]
         if i % 41 == 7:

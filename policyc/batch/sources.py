@@ -7,7 +7,6 @@ line that is not UTF-8) are rejects of the chunk, so no row disappears. Formats:
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -223,24 +222,6 @@ def _cell(text: str, t: str):
     if base == "bool":
         return {"true": True, "false": False, "是": True, "否": False}.get(text.lower(), text)
     return text
-
-
-def write_csv_header(module: Module) -> str:
-    """The header of a CSV population file for this IR (scalar fields; lists and records as JSON cells)."""
-    cols = ["household_id", "locality", "date"]
-    for inp in module.inputs:
-        rec = module.records.get(strip_optional(inp.type)[7:])
-        if rec is None:
-            continue
-        for f in rec.fields:
-            if inp.id == "household" and f.id == "members":
-                member = module.records[strip_optional(f.type)[12:]]
-                cols += [f"member.{g.id}" for g in member.fields]
-                continue
-            cols.append(f"{inp.id}.{f.id}")
-    buf = io.StringIO()
-    csv.writer(buf).writerow(cols)
-    return buf.getvalue()
 
 
 def as_json(chunk: Chunk) -> Chunk:

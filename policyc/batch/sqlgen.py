@@ -242,13 +242,10 @@ class SqlCodegen:
         _, nested, _ = self._scope(d.scope)
         return self.defn(d.id) + "".join(f"[{var}._i{k}]" for k in range(len(nested) + 1))
 
-    def _num(self, e: Expr) -> str | None:
-        return T.scalar(e.type)
-
     def _arith(self, e: Expr) -> str:
         a, b = (self.expr(x) for x in e.args)
         op = {"add": "+", "sub": "-"}[e.op]
-        if self._num(e) == "dec":
+        if T.scalar(e.type) == "dec":
             return f"CAST(({a} {op} {b}) AS {DEC})"
         return f"({a} {op} {b})"
 
@@ -464,15 +461,19 @@ class SqlCodegen:
             out.append(", ".join([sel] + items))
         return out
 
-    def fault_of_scoped(self, d: Definition) -> str:
-        faults = []
+    def any_instance(self, scope: str, faults_of) -> str:
+        """Whether the fault `faults_of()` (compiled with `self` bound to an instance of record `scope`) holds for
+        any instance."""
+        seen: list[str] = []
 
         def body(v):
-            f = self._bound(v, lambda: _any(self.fault(d.expr)))
-            faults.append(f)
-            return f
-        lst = self.over_instances(d.scope, body)
-        return "FALSE" if faults == ["FALSE"] else f"coalesce(list_bool_or({lst}), FALSE)"
+            seen.append(self._bound(v, faults_of))
+            return seen[-1]
+        lst = self.over_instances(scope, body)
+        return "FALSE" if seen == ["FALSE"] else f"coalesce(list_bool_or({lst}), FALSE)"
+
+    def fault_of_scoped(self, d: Definition) -> str:
+        return self.any_instance(d.scope, lambda: _any(self.fault(d.expr)))
 
     def _all_faults(self) -> list[str]:
         return [f"f_{self.defn(d.id)}" for d in self.needed]
@@ -592,7 +593,8 @@ class SqlCodegen:
                         return f"struct_pack(key := {var}.{quote('id')}, value := {fields})"
                     return self._bound(var, build)
                 extra.append((top[1], f"map_from_entries({self.over_instances(scope, member)})"))
-                faults += self._scoped_reason_faults(scope, [r for r in rules if r.scope == scope])
+                faults.append(self.any_instance(
+                    scope, lambda scope=scope: _any(self._reasons([r for r in rules if r.scope == scope])[1])))
             reasons, fs = self._reasons([r for r in rules if r.scope is None])
             faults += fs
             if self.with_reasons:
@@ -610,9 +612,8 @@ class SqlCodegen:
                 refs.append(self.over_instances(scope, lambda v: self._bound(
                     v, lambda: "[" + ", ".join(self._referral(r) for r in scoped) + "]")))
                 refs[-1] = f"flatten({refs[-1]})"
-                amount_faults = self.over_instances(scope, lambda v: self._bound(v, lambda: _any(
+                faults.append(self.any_instance(scope, lambda scoped=scoped: _any(
                     [f for r in scoped if r.amount is not None for f in _guard(self.value_of(r), self.fault(r.amount))])))
-                faults.append(f"coalesce(list_bool_or({amount_faults}), FALSE)")
         faults += self._requirement_faults()
         ptype = T.duckdb(self.output_type())
         rtype = T.duckdb(("list", self.REFERRAL))
@@ -638,18 +639,6 @@ class SqlCodegen:
                     + [f for r in rec.requirements for f in self.fault(r.expr)]))
             out.append(f"coalesce(list_bool_or({self.over_instances(rid, body)}), FALSE)")
         return out
-
-    def _scoped_reason_faults(self, scope: str, rules: list[Definition]) -> list[str]:
-        fs: list[str] = []
-
-        def body(var):
-            def build():
-                _, f = self._reasons(rules)
-                fs.append(_any(f))
-                return _any(f)
-            return self._bound(var, build)
-        lst = self.over_instances(scope, body)
-        return [f"coalesce(list_bool_or({lst}), FALSE)"] if fs and fs[0] != "FALSE" else []
 
     def query(self, source: str) -> str:
         """The whole query over relation `source` (columns _row, id, _loc, _date, _event, the inputs by id, the
