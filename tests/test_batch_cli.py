@@ -166,6 +166,32 @@ def test_parquet_input_and_flags_for_place_and_date(tmp_path, capsys, bundle_fil
     assert actual(rows[0]) == expected(evaluator, dict(bare[0], locality="140105", date="2025-01-01"))
 
 
+def test_parquet_rejects_name_their_row_and_arrow_batches_change_nothing(tmp_path, capsys, bundle_file, monkeypatch):
+    import pyarrow as pa
+
+    from policyc.batch import engine
+    src = tmp_path / "pop.parquet"
+    assert main(["synthetic", "--bundle", str(bundle_file), "--households", "40", "--date", DAY,
+                 "--out", str(src)]) == 0
+    capsys.readouterr()
+    table = pq.read_table(src)
+    places = table.column("locality").to_pylist()
+    places[7] = "999999"  # no such place: row 7 is a reject, named by its row in the file
+    pq.write_table(table.set_column(table.schema.get_field_index("locality"), "locality", pa.array(places)), src)
+    outs = []
+    for batch in (engine.BATCH, 3):  # DuckDB gets each chunk in Arrow batches of this many rows
+        monkeypatch.setattr(engine, "BATCH", batch)
+        out, rej = tmp_path / f"o{batch}.jsonl", tmp_path / f"r{batch}.jsonl"
+        code, err = _run(capsys, "--bundle", bundle_file, "--input", src, "--output", out, "--rejects", rej,
+                         "--chunk", 16)
+        assert code == 0, err
+        rejected = _rows(rej)
+        assert [(r["row"], r["where"], r["path"]) for r in rejected] == [(7, "pop.parquet: 第 8 行", "$.locality")]
+        assert "DuckDB 39 行" in err
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
 def test_summary_matches_the_decisions(tmp_path, capsys, bundle_file, households, evaluator):
     src = _jsonl(tmp_path / "in.jsonl", households)
     out, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"

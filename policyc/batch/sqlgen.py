@@ -186,7 +186,8 @@ class SqlCodegen:
         return self.param(e.value)
 
     def x_input(self, e: Expr) -> str:
-        return self.input(e.value)
+        name = self.input(e.value)
+        return f"CAST({name} AS {DEC})" if T.scalar(e.type) == "dec" else name  # as x_field, for the same reason
 
     def x_def(self, e: Expr) -> str:
         d = self.by_id[e.value]
