@@ -261,24 +261,44 @@ def _date_arg(text: str | None):
         raise UsageError(f"日期 {text!r} 无效，应为 YYYY-MM-DD") from None
 
 
-def cmd_eval(args) -> int:
+def _decide(args, how: str):
+    """The decision (`how`: "evaluate" or "explain") for the request file of `eval`/`explain`, or the exit code
+    after printing why the runtime refused it."""
     from .runtime import InputError, RuntimeFault, jsonio
     request = _read_request(args.request)
     ev = _evaluator(args)
     try:
         programs = [p.strip() for p in args.programs.split(",") if p.strip()] if args.programs else None
-        decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date), programs=programs)
+        return ev, getattr(ev, how)(request, locality=args.locality, date=_date_arg(args.date), programs=programs)
     except InputError as err:
         print(jsonio.dumps(err.to_json()), file=sys.stderr)
-        return EXIT_USAGE
     except RuntimeFault as err:
         print(f"policyc: 无法评估[{err.code}]：{err}", file=sys.stderr)
+    return ev, None
+
+
+def cmd_eval(args) -> int:
+    from .runtime import jsonio
+    ev, decision = _decide(args, "evaluate")
+    if decision is None:
         return EXIT_USAGE
     if args.notice:
         from .emit.documents import notice
         _out(notice(decision, ev.bundle, "html" if args.html else "md"))
         return EXIT_OK
     _out(jsonio.dumps(decision))
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    from .explain_text import render
+    from .runtime import jsonio
+    if args.depth < 1:
+        raise UsageError("--depth 应为正整数")
+    _, decision = _decide(args, "explain")
+    if decision is None:
+        return EXIT_USAGE
+    _out(jsonio.dumps(decision) if args.format == "json" else render(decision, args.depth))
     return EXIT_OK
 
 
@@ -299,6 +319,16 @@ def cmd_params(args) -> int:
 
 def policy_arg(p) -> None:
     p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
+
+
+def request_args(p, programs_help: str) -> None:
+    """The options of a command that decides one request file (`eval`, `explain`)."""
+    policy_arg(p)
+    p.add_argument("--bundle", help="用已编译的规则包评估")
+    verify_key_arg(p)
+    p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
+    p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
+    p.add_argument("--programs", help=programs_help)
 
 
 def verify_key_arg(p) -> None:
@@ -352,16 +382,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_localities)
 
     p = sub.add_parser("eval", help="评估一个家庭，输出 JSON 决定")
-    policy_arg(p)
-    p.add_argument("--bundle", help="用已编译的规则包评估")
-    verify_key_arg(p)
-    p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
-    p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
-    p.add_argument("--programs", help="只评估这些程序（及其依赖），逗号分隔，如 dibao,temporary")
+    request_args(p, "只评估这些程序（及其依赖），逗号分隔，如 dibao,temporary")
     p.add_argument("--notice", action="store_true", help="输出告知书（Markdown）而不是 JSON")
     p.add_argument("--html", action="store_true", help="与 --notice 一起用：输出 HTML 告知书")
     p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("explain", help="解释一个家庭的决定：每项结果的推导，以及改变哪一项事实会改变结果")
+    request_args(p, "只解释这些程序，逗号分隔，如 dibao,tekun")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text：中文推导树（默认）；json：决定及其 explanation")
+    p.add_argument("--depth", type=int, default=6, help="推导树显示的层数（默认 6；JSON 总是完整的）")
+    p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("params", help="列出某地某日适用的全部参数及来源")
     policy_arg(p)

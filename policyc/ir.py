@@ -245,6 +245,27 @@ class Module:
             visit(inp.type, [("input", inp.id)], 0)
         return paths
 
+    def reason_basis(self, rule: Definition, reason: "Reason") -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What a reason of a rule rests on, read from the IR: (the definitions its rule and its sentence read
+        directly, the request facts they read directly as JSON paths with [*] for the items of a list)."""
+        defs: dict[str, None] = {}
+        facts: dict[str, None] = {}
+        by_id = {d.id: d for d in self.definitions}
+        exprs = [rule.expr] + [p for p in reason.parts if not isinstance(p, str)]
+        exprs += [reason.only_if] if reason.only_if is not None else []
+        for e in exprs:
+            for n in e.walk():
+                if n.op == "def" or (n.op == "field" and n.value in by_id):
+                    if n.value != rule.id:
+                        defs.setdefault(n.value)
+                elif n.op == "field" and n.args:
+                    rec = strip_optional(n.args[0].type)
+                    if rec.startswith("record:") and self.records[rec[7:]].field(n.value) is not None:
+                        for steps in self.instance_paths(rec[7:]):
+                            path = "$" + "".join(f".{x}" if kind in ("input", "field") else "[*]" for kind, x in steps)
+                            facts.setdefault(f"{path}.{n.value}")
+        return tuple(defs), tuple(facts)
+
     def needed(self, programs) -> list[Definition]:
         """The definitions the given programs read (outputs, rules, referrals and what they depend on), in
         evaluation order."""

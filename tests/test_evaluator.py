@@ -1,4 +1,5 @@
 """The runtime: exact money, reasons with figures, a cited trace, and clear errors for bad requests."""
+import datetime as dt
 import re
 from decimal import ROUND_CEILING, Decimal
 
@@ -48,9 +49,15 @@ def test_trace_lists_parameters_with_provenance(evaluator):
     std = trace["dibao.standard.urban"]
     assert std["value"] == param(evaluator, "dibao.standard.urban") and std["unit"] == "元/月" and std["effective_from"] == "2024-01-01"
     assert std["illustrative"] is True and std["defined_at"].startswith("policies/shanxi/parameters/dibao.yaml:")
-    ratio = trace["dibao.low_income_ratio"]
+    entries = evaluator.params_at(decision["locality"]["code"], dt.date.fromisoformat(decision["date"]))[1]
+    ratio = evaluator.describe("dibao.low_income_ratio", entries["dibao.low_income_ratio"])  # a trace entry's form
     assert ratio["illustrative"] is False and ratio["provenance"]["document"] == "最低生活保障审核确认办法"
-    assert set(trace) >= {"dibao.standard.urban", "dibao.standard.rural", "dibao.grace_months"}
+    # only what this evaluation read: an urban household's decision never read the rural standard
+    assert "dibao.standard.rural" not in trace and "dibao.grace_months" in trace
+    rural = evaluator.evaluate(dict(request([member("A", 300)]), household=dict(
+        request([member("A", 300)])["household"], area="rural")))
+    assert {t["id"] for t in rural["trace"]} >= {"dibao.standard.rural"} and \
+        "dibao.standard.urban" not in {t["id"] for t in rural["trace"]}
 
 
 def test_locality_by_code_name_and_ambiguity(evaluator):

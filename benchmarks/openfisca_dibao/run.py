@@ -71,6 +71,7 @@ def main() -> int:
     period = args.date[:7]
     spent = parse = 0.0
     n = eligible = 0
+    chunk_seconds = []  # one per chunk: with --chunk 1, the cost of one household's simulation
     total = 0.0
     dump = open(args.dump, "w") if args.dump else None
     with open(args.input) as f:
@@ -86,7 +87,8 @@ def main() -> int:
             t1 = time.perf_counter()
             parse += t1 - t
             ok, amount = simulate(system, batch, period)
-            spent += time.perf_counter() - t1
+            chunk_seconds.append(time.perf_counter() - t1)
+            spent += chunk_seconds[-1]
             n += len(batch)
             eligible += int(ok.sum())
             total += float(amount.sum())
@@ -94,8 +96,10 @@ def main() -> int:
                 dump.writelines(f"[{str(bool(a)).lower()}, {b:.2f}]\n" for a, b in zip(ok, amount))
     if dump:
         dump.close()
+    chunk_seconds.sort()
     print(json.dumps({"n": n, "seconds": spent, "parse_seconds": parse, "setup_seconds": setup,
-                      "eligible": eligible, "monthly_total": round(total, 2)}))
+                      "eligible": eligible, "monthly_total": round(total, 2),
+                      "chunk_p50_seconds": chunk_seconds[len(chunk_seconds) // 2] if chunk_seconds else None}))
     return 0
 
 

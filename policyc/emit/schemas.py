@@ -94,9 +94,16 @@ def request_schema(m: Module, policy_id: str) -> dict:
 
 def decision_schema(m: Module, policy_id: str) -> dict:
     by_id = {d.id: d for d in m.definitions}
-    reason = {"type": "object", "required": ["rule", "citation", "text"], "additionalProperties": False,
+    reason = {"type": "object", "required": ["rule", "citation", "text", "rests_on"], "additionalProperties": False,
               "properties": {"rule": {"type": "string"}, "citation": {"type": "string"},
-                             "text": {"type": "string", "title": "理由（中文，含所用数值）"}}}
+                             "text": {"type": "string", "title": "理由（中文，含所用数值）"},
+                             "rests_on": {"type": "object", "required": ["definitions", "facts"],
+                                          "additionalProperties": False, "title": "理由所依据的定义与事实",
+                                          "properties": {
+                                              "definitions": {"type": "array", "items": {"type": "string"},
+                                                              "title": "规则直接读取的定义（id）"},
+                                              "facts": {"type": "array", "items": {"type": "string"},
+                                                        "title": "规则直接读取的请求事实（JSON 路径，[*] 表示列表各项）"}}}}}
     fact = {"type": "object", "required": ["path", "name"], "additionalProperties": False,
             "properties": {"path": {"type": "string", "title": "请求中的位置（JSON 路径）"},
                            "name": {"type": "string", "title": "事实名称"}}}

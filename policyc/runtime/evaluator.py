@@ -124,9 +124,13 @@ class Evaluator:
         self._convert = self._compile(self.inputs_source, dict(HELPERS, locality=self._locality_input), "convert",
                                       "<policyc inputs>")
         self._has_requirements = any(r.requirements for r in self.module.records.values())
+        self.requirements_source = RulesCodegen(self.module).requirements()
+        self._may_break = self._compile(self.requirements_source, dict(self._rule_globals), "evaluate",
+                                        "<policyc requirements>")
         self._order = {p.id: i for i, p in enumerate(self.module.programs)}
         self._partial = PartialEvaluator(self.module, self._rule_globals["locality_name"])
         self._reads: dict = {}  # program id → the request fields it reads (computed on the first partial request)
+        self._explainer = None  # made on the first `explain`
 
     @staticmethod
     def _compile(source: str, namespace: dict, name: str, filename: str):
@@ -268,14 +272,16 @@ class Evaluator:
 
     def evaluate_json(self, request, locality=None, date=None, programs=None) -> str:
         """The decision as compact JSON text: for services that answer over the wire. The trace, the same for
-        every request at a place and date, is serialised once and reused."""
+        every request at a place and date that read the same values, is serialised once and reused."""
         decision = self.evaluate(request, locality, date, programs=programs)
         trace = decision.pop("trace")
-        key = (decision["locality"]["code"], decision["date"], None if programs is None else tuple(sorted(programs)),
-               tuple((t["id"], t["at"]["code"]) for t in trace if "at" in t))  # values read at another place
+        key = (decision["locality"]["code"], decision["date"],  # the place and date fix every value traced
+               tuple((t["id"], t["at"]["code"] if "at" in t else None) for t in trace))
         text = self._trace_json.get(key)
         if text is None:
             text = jsonio.dumps(trace, indent=None)
+            if len(self._trace_json) >= self.CACHE_LIMIT:
+                self._trace_json.clear()
             self._trace_json[key] = text
         head = jsonio.dumps(decision, indent=None)
         return f'{head[:-1]},"trace":{text}}}'
@@ -348,6 +354,13 @@ class Evaluator:
             ref["missing_facts"] = self._facts(missing, order, described)
         return self._facts(every, order, described)
 
+    def _may_break_safely(self, inputs, values_, day, code) -> bool:
+        """The compiled check of the 要求 (complete requests): True when the interpreter must say which."""
+        try:
+            return self._may_break(inputs, values_, day, code, None, None)
+        except (ArithmeticError, TypeError, KeyError):
+            return True
+
     def _variant(self, programs):
         """The evaluation function, parameters and trace filter for a subset of programs (compiled once)."""
         key = None if programs is None else tuple(sorted(set(programs)))
@@ -374,23 +387,45 @@ class Evaluator:
             self._reads = {p.id: self._partial.reads(p) for p in self.module.programs}
         dirty = [p for p in selected if not keys.isdisjoint(self._reads[p])]
         clean = [p for p in selected if p not in dirty]
-        results, referrals = {}, []
+        results, referrals, used = {}, [], set()
         if clean:
-            results, referrals = self._variant(clean)[0](inputs, values_, day, code, event, at)
-        partial, more = self._partial.fork(at).evaluate(inputs, values_, day, code, event, set(dirty))
+            results, referrals, used = self._variant(clean)[0](inputs, values_, day, code, event, at)
+        interpreter = self._partial.fork(at)
+        partial, more = interpreter.evaluate(inputs, values_, day, code, event, set(dirty))
         missing = self._finish_partial(partial, more, unknown, request)
         results.update(partial)
         referrals = sorted(referrals + more, key=lambda r: self._order[r["program"]])
-        return {p: results[p] for p in selected}, referrals, missing
+        return {p: results[p] for p in selected}, referrals, missing, used | interpreter.used
+
+    def explain(self, request, locality=None, date=None, programs=None, flips: bool = True) -> dict:
+        """The decision with `explanation`: for each output its derivation (rule → values → facts and
+        parameters → articles) and, for each yes/no output, the changes of one fact that would change it, each
+        checked by evaluating the changed request (`explain.py`)."""
+        decision = self.evaluate(request, locality, date, programs=programs)
+        if self._explainer is None:
+            from .explain import Explainer
+            self._explainer = Explainer(self)
+        if locality is not None or date is not None:
+            request = dict(request, **({"locality": locality} if locality is not None else {}),
+                           **({"date": date.isoformat() if isinstance(date, _dt.date) else date}
+                              if date is not None else {}))
+        with decimal.localcontext(_CONTEXT):
+            decision["explanation"] = self._explainer.explain(request, decision, programs, flips)
+        return decision
 
     def evaluate(self, request, locality=None, date=None, overrides: dict | None = None, programs=None,
-                 interpret: bool = False) -> dict:
+                 interpret: bool = False, explain: bool = False) -> dict:
         """request: the parsed JSON object; `locality` and `date` override the request's own;
         `overrides` replaces parameter values (example cases use it to exercise other settings);
         `programs` limits the evaluation to those programs (and what they depend on), e.g. ("dibao",).
         Requests with unknown facts go to the interpreter (`partial.py`); `interpret` sends complete ones there
         too (the reference semantics, for testing the compiled evaluator against it). The caller's decimal
-        context plays no part: evaluation runs in a context of its own."""
+        context plays no part: evaluation runs in a context of its own. `explain` adds the decision's
+        `explanation` (`explain`)."""
+        if explain:
+            if overrides or interpret:
+                raise ValueError("explain=True 不能与 overrides 或 interpret 同用")
+            return self.explain(request, locality, date, programs=programs)
         with decimal.localcontext(_CONTEXT):
             return self._decide(request, locality, date, overrides, programs, interpret)
 
@@ -417,7 +452,7 @@ class Evaluator:
         juris = self.resolve_locality(loc)
         inputs, unknown = self._convert_request(request)
         values_, entries, trace, event = self.params_at(juris["code"], day)
-        if self._has_requirements:
+        if self._has_requirements and (unknown or self._may_break_safely(inputs, values_, day, juris["code"])):
             broken = self._partial.fork(self._reader(day, [])).broken_requirements(inputs, values_, day, juris["code"])
             if broken:
                 raise InputError(broken)
@@ -435,19 +470,22 @@ class Evaluator:
         at = self._reader(day, reads)
         try:
             if interpret:
-                results, referrals = self._partial.fork(at).evaluate(inputs, values_, day, juris["code"], event,
-                                                                     None if programs is None else set(programs))
+                interpreter = self._partial.fork(at)
+                results, referrals = interpreter.evaluate(inputs, values_, day, juris["code"], event,
+                                                          None if programs is None else set(programs))
                 missing = self._finish_partial(results, referrals, unknown, request)
+                used = interpreter.used
             elif unknown:
-                results, referrals, missing = self._mixed(inputs, values_, day, juris["code"], event, programs,
-                                                          unknown, request, at)
+                results, referrals, missing, used = self._mixed(inputs, values_, day, juris["code"], event,
+                                                                programs, unknown, request, at)
             else:
-                results, referrals = function(inputs, values_, day, juris["code"], event, at)
+                results, referrals, used = function(inputs, values_, day, juris["code"], event, at)
                 missing = []
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
+        trace = [t for t in trace if t["id"] in used]  # only the values this evaluation read
         if reads:
-            trace = list(trace) + self._traced_reads(reads)
+            trace += self._traced_reads(reads)
         return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
                 "date": day.isoformat(), "programs": results, "referrals": referrals,
-                "missing_facts": missing, "trace": list(trace)}
+                "missing_facts": missing, "trace": trace}

@@ -60,6 +60,7 @@ class PartialEvaluator:
         self._step_cache: dict = {}
         self._needed_cache: dict = {}
         self._inst_cache: dict = {}
+        self._basis: dict = {}  # id(reason) → what it rests on (the module's reasons live as long as this)
         self.R = None
 
     def fork(self, param_at=None) -> "PartialEvaluator":
@@ -134,6 +135,7 @@ class PartialEvaluator:
     def broken_requirements(self, R: dict, P: dict, day, locality) -> list[tuple[str, str]]:
         """(JSON path, message) for every record that breaks a 要求 of its type; unknown facts break nothing."""
         self.R, self.P, self.day, self.loc, self.event = R, P, day, locality, None
+        self.used = set()
         self._inst_cache = {}
         self.env, self.spec = {}, 0
         problems = []
@@ -157,17 +159,18 @@ class PartialEvaluator:
         self.env: dict[str, object] = {}
         self.spec = 0
         self.defs: dict[str, object] = {}
+        self.used: set[str] = set()  # the parameters read: the decision's trace
         selected = [p for p in self.m.programs if only is None or p.id in only]
         key = tuple(p.id for p in selected)
         if key not in self._needed_cache:
             self._needed_cache[key] = self.m.needed(selected)
         for d in self._needed_cache[key]:
             if d.scope is None:
-                self.defs[d.id] = self.value(d.expr)
+                self.defs[d.id] = self._define(d)
             else:
                 for inst, _ in self.instances(R, d.scope):
                     self.env["self"] = inst
-                    inst[d.id] = self.value(d.expr)
+                    inst[d.id] = self._define(d)
         results: dict = {}
         referrals: list = []
         for prog in selected:
@@ -184,6 +187,11 @@ class PartialEvaluator:
                         if self.by_id[rid].scope == scope:
                             self._referral(self.by_id[rid], referrals)
         return results, referrals
+
+    def _define(self, d: Definition):
+        """A definition's value (for the record in `self.env["self"]` when it has a scope): the hook where
+        `explain.py` records what each definition read."""
+        return self.value(d.expr)
 
     def _stored(self, d: Definition):
         return self.env["self"][d.id] if d.scope else self.defs[d.id]
@@ -243,7 +251,12 @@ class PartialEvaluator:
                     continue
                 if reason.only_if is not None and self.value(reason.only_if) is not True:
                     continue
-                out.append({"rule": rule.id, "citation": "；".join(rule.citations), "text": self._text(reason.parts)})
+                basis = self._basis.get(id(reason))
+                if basis is None:
+                    basis = self._basis[id(reason)] = self.m.reason_basis(rule, reason)
+                defs, facts = basis
+                out.append({"rule": rule.id, "citation": "；".join(rule.citations), "text": self._text(reason.parts),
+                            "rests_on": {"definitions": defs, "facts": facts}})
         return out
 
     def _referral(self, ref: Definition, out: list) -> None:
@@ -360,6 +373,7 @@ class PartialEvaluator:
         return v
 
     def x_param(self, e):
+        self.used.add(e.value)
         return self.P[e.value]
 
     def x_input(self, e):
@@ -662,6 +676,7 @@ class PartialEvaluator:
         return number(lo, hi, x.deps, x.none)
 
     def x_lookup(self, e):
+        self.used.add(e.value)
         rows = self.P[e.value]
         key = self.value(e.args[0])
         if type(key) is not Unknown:

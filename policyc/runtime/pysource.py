@@ -73,10 +73,10 @@ _NODES = (ast.Module, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.R
           ast.In, ast.NotIn, ast.keyword)
 _GENERATED = re.compile(r"[a-z]{1,2}_?[0-9]{1,6}|[A-Z][0-9]{1,6}|self_")
 _LOCALS = frozenset({"out", "refs", "r", "rr", "x", "p", "i", "n", "v", "k", "path", "errs", "R", "P", "EVAL_DATE",
-                     "LOCALITY", "EVENT", "AT", "evaluate", "convert"})
+                     "LOCALITY", "EVENT", "AT", "evaluate", "convert", "used", "U"})
 _BUILTINS = frozenset({"sum", "any", "all", "len", "min", "max", "type", "list", "dict", "str", "bool", "int",
                        "sorted", "set", "frozenset", "enumerate", "Decimal", "_date"})
-_ATTRIBUTES = frozenset({"month", "get", "append", "is_finite", "quantize", "isprintable", "issuperset"})
+_ATTRIBUTES = frozenset({"month", "get", "append", "add", "is_finite", "quantize", "isprintable", "issuperset"})
 
 
 def audit(source: str, helpers) -> ast.Module:
