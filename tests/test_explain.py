@@ -44,7 +44,7 @@ def test_every_output_is_explained_from_the_decision_facts_and_parameters(evalua
     assert decision == plain  # explaining changes nothing in the decision
     by_id = {d.id: d for d in evaluator.module.definitions}
     read = {p["id"] for p in ex["parameters_read"]}
-    traced = {t["id"] for t in plain["trace"] if "at" not in t}
+    traced = {t["id"] for t in plain["trace"]}  # values read at another place (地区参数) included
     assert read <= traced and read  # what the evaluation read is among what the trace lists
     for pid, prog in _programs(evaluator, plain).items():
         items = ex["programs"][pid]["outputs"]
@@ -63,9 +63,14 @@ def test_every_output_is_explained_from_the_decision_facts_and_parameters(evalua
             elif isinstance(value, bool):
                 assert tree["value"] == ("是" if value else "否")
             for node in _walk(tree):
-                if node["kind"] == "fact":
-                    assert _get(request, node["path"]) is not None or node["value"] == "无"
+                if node["kind"] == "fact":  # a fact left out is shown as such, never as 无
+                    given = _get(request, node["path"])
+                    assert given is not None or node["value"] in ("无", "未提供（待补充）")
+                    if node["value"] == "未提供（待补充）":
+                        assert given is None
                     assert node["name"] and node["path"].startswith("$.")
+                elif node["kind"] == "context":
+                    assert node["name"] in ("评估日期", "评估地区", "处于应急期的突发事件")
                 elif node["kind"] == "parameter":
                     assert node["id"] in read or "at" in node
                     assert node["citation"] and node["provenance"]
@@ -164,3 +169,29 @@ def test_explain_command_prints_the_tree_and_the_changes(capsys, bundle_file):
     data = json.loads(capsys.readouterr().out)
     assert set(data["explanation"]["programs"]) == {"dibao"}
     assert main(["explain", "--bundle", str(bundle_file), "--depth", "0", str(EXAMPLES[0])]) == 2
+
+
+def test_a_change_that_works_only_inside_a_band_is_found(evaluator):
+    """An output that turns only while a value lies in a band (a 低保边缘 household's income between the standard
+    and a multiple of it) is found by the search: wherever a grid scan of one member's income changes a yes/no
+    output, the explanation proposes a change of that fact."""
+    request = _request(EXAMPLES[0])
+    request["household"]["members"][0]["monthly_income"] = request["household"]["members"][0]["earned_income"] = 1000
+    decision = evaluator.explain(request)
+    by_id = {d.id: d for d in evaluator.module.definitions}
+    path = "$.household.members[1].monthly_income"
+    import datetime as _dt
+    code = decision["locality"]["code"]
+    standard = evaluator.params_at(code, _dt.date.fromisoformat(decision["date"]))[0]["dibao.standard.urban"]
+    grid = [Decimal(k) * standard / 4 for k in range(1, 25)]  # up to six times the standard, in quarters
+    for pid, prog in decision["explanation"]["programs"].items():
+        for item in prog["outputs"]:
+            o = by_id[item["tree"]["id"]]
+            before = _output(decision, pid, o, item["member"])
+            if not isinstance(before, bool) or item["member"] is not None:
+                continue
+            flips_somewhere = any(
+                _output(evaluator.evaluate(_set(request, path, x.quantize(Decimal("0.01"))), programs=[pid]),
+                        pid, o, None) not in (before, None) for x in grid)
+            if flips_somewhere:
+                assert any(f.get("path") == path for f in item["flips"]), (pid, item["output"], item["flips"])

@@ -232,7 +232,8 @@ class Evaluator:
             new = base + Decimal(change["add"]) if "add" in change else Decimal(change["set"])
             entries[pid] = dict(entry, value=new, base_value=entry["value"],
                                 event={"id": event["id"], "name": event["name"], "from": event["from"],
-                                       "to": event["to"], "defined_at": event["defined_at"]})
+                                       "to": event["to"], "defined_at": event["defined_at"],
+                                       "illustrative": bool(event.get("illustrative", True))})
             values_[pid] = _runtime_value(self.params[pid]["type"], new)
 
     def describe(self, pid: str, entry: dict) -> dict:
@@ -249,6 +250,8 @@ class Evaluator:
         if "event" in entry:
             item["event"] = entry["event"]
             item["base_value"] = entry["base_value"]
+            if entry["event"].get("illustrative", True):  # a value raised by an illustrative event is illustrative
+                item["illustrative"] = True
         return item
 
     def _trace_items(self, entries: dict):

@@ -29,7 +29,7 @@ from .unknown import Unknown
 _STEP = re.compile(r"\.([a-z_][a-z0-9_]*)|\[(\d+)\]")
 _WHOLE = {"int", "count", "age", "months", "years"}
 _UNIT = {"age": "岁", "months": "个月", "years": "年", "count": "人"}
-_MAX_PROBES = 40  # doublings of the step: 0.01 × 2⁴⁰ is beyond any money a request may hold
+_MAX_PROBES = 70  # growths of the step by half: 0.01 × 1.5⁷⁰ is beyond any money a request may hold
 
 
 class _Recorder(PartialEvaluator):
@@ -46,6 +46,7 @@ class _Recorder(PartialEvaluator):
         self.values: dict[tuple, object] = {}
         self.params_read: dict[str, None] = {}
         self.params_at_read: dict[tuple, None] = {}
+        self.fact_values: dict[str, object] = {}  # JSON path → the value read (typed; Unknown when not given)
         return self
 
     def _walk(self, value, path: str) -> None:
@@ -99,6 +100,26 @@ class _Recorder(PartialEvaluator):
         self._note(("def", (e.value, None)))
         return super().x_def(e)
 
+    def x_eval_date(self, e):
+        self._note(("context", "date"))
+        return super().x_eval_date(e)
+
+    def x_locality(self, e):
+        self._note(("context", "locality"))
+        return super().x_locality(e)
+
+    def x_event(self, e):
+        self._note(("context", "event"))
+        return super().x_event(e)
+
+    def x_input(self, e):
+        v = super().x_input(e)
+        if type(v) is not dict:  # a whole input read as a value (有(临时救助申请)): the fact is whether it was given
+            path = f"$.{e.value}"
+            self.fact_values[path] = v
+            self._note(("fact", path))
+        return v
+
     def x_field(self, e):
         obj = self.value(e.args[0])
         v = super().x_field(e)
@@ -108,6 +129,7 @@ class _Recorder(PartialEvaluator):
                 if e.value in self.by_id:
                     self._note(("def", (e.value, path)))
                 elif type(v) not in (dict, list):
+                    self.fact_values[f"{path}.{e.value}"] = v
                     self._note(("fact", f"{path}.{e.value}"))
         return v
 
@@ -141,8 +163,13 @@ class Explainer:
         tree and, for its yes/no outputs, what would change them; and the parameters the evaluation read."""
         code, day = decision["locality"]["code"], _dt.date.fromisoformat(decision["date"])
         rec = self.record(request, code, day, programs)
-        out = {"programs": {}, "parameters_read": [self.describe(pid, rec.entries[pid])
-                                                   for pid in rec.params_read if pid in rec.entries]}
+        read = [self.describe(pid, rec.entries[pid]) for pid in rec.params_read if pid in rec.entries]
+        for pid, place in rec.params_at_read:
+            entry = self.ev.params_at(place, day)[1].get(pid)
+            if entry is not None:
+                read.append(dict(self.describe(pid, entry), at={"code": place,
+                                                                "name": self.ev.jurisdictions[place]["full_name"]}))
+        out = {"programs": {}, "parameters_read": read}
         for prog in self.m.programs:
             if prog.id not in decision["programs"]:
                 continue
@@ -156,12 +183,13 @@ class Explainer:
                     if flips:
                         results = _results(decision, prog.id, item["member"])
                         if o.key in results.get("undecided", []):
-                            item["flips"] = self.supply(results, o)
+                            item["flips"] = self.supply(results, o, rec.values.get(key), request)
                         elif strip_optional(o.type) == "bool":
                             item["flips"] = (self.thresholds(request, code, day, prog.id, o, key, rec)
                                              + self.flips(request, decision, prog.id, o, key[1], rec))
                     items.append(item)
-            out["programs"][prog.id] = {"name": prog.name, "outputs": items}
+            refs = [r for r in decision["referrals"] if r["program"] == prog.id]
+            out["programs"][prog.id] = {"name": prog.name, "outputs": items, "referrals": refs}
         return out
 
     @staticmethod
@@ -197,9 +225,11 @@ class Explainer:
                     item = dict(self.describe(pid, entry), kind="parameter")
                     item["at"] = {"code": code, "name": self.ev.jurisdictions[code]["full_name"]}
                     children.append(item)
+            elif kind == "context":
+                children.append(self._context(k, rec))
             else:
                 children.append({"kind": "fact", "path": k, "name": self.ev.fact_name(k, request),
-                                 "value": self.show_fact(k, request)})
+                                 "value": self.show_fact(k, rec)})
         node["reads"] = children
         return node
 
@@ -260,23 +290,25 @@ class Explainer:
             t = strip_optional(f.type)
         return f
 
-    def show_fact(self, path: str, request: dict) -> str:
+    def show_fact(self, path: str, rec) -> str:
+        """A fact as the evaluation read it: 未提供（待补充） when the request left it unknown."""
+        v = rec.fact_values.get(path)
+        if type(v) is Unknown:
+            return "未提供（待补充）"
         f = self.field_of(path)
-        v = _get(request, path)
         if f is None:
-            return str(v)
+            return "无" if v is None else str(v)
         t = strip_optional(f.type)
-        if t in MONEY or t in _WHOLE or t in ("ratio", "percent", "number"):
-            try:
-                v = Decimal(str(v)) if v is not None else None
-            except ArithmeticError:
-                return str(v)
-        elif t == "date" and isinstance(v, str):
-            try:
-                v = _dt.date.fromisoformat(v)
-            except ValueError:
-                return v
+        if t.startswith("record:"):
+            return "无" if v is None else "已提供"
         return self.show(v, t)
+
+    def _context(self, what: str, rec) -> dict:
+        if what == "date":
+            return {"kind": "context", "name": "评估日期", "value": values.fmt_date(rec.day)}
+        if what == "locality":
+            return {"kind": "context", "name": "评估地区", "value": self.show(rec.loc, "locality")}
+        return {"kind": "context", "name": "处于应急期的突发事件", "value": rec.event or "无"}
 
     # ── what would change it ─────────────────────────────────────────────────────────
     def facts_under(self, rec: _Recorder, key: tuple) -> list[str]:
@@ -358,7 +390,7 @@ class Explainer:
                         continue
                     d = self.by_id[target.value]
                     t = strip_optional(d.type)
-                    if d.scope or not (t in MONEY or t in _WHOLE):
+                    if d.scope or t not in MONEY or not self._rests_on_money(rec, (d.id, None)):
                         continue
                     new = self._turning_point(node.op, side, rec.values.get((d.id, None)),
                                               self._known(node.args[other], rec), t)
@@ -391,6 +423,24 @@ class Explainer:
                                     f"“{self.show(before, 'bool')}”变为“{self.show(got, 'bool')}”"})
                 break
         return out
+
+    def _rests_on_money(self, rec, key: tuple) -> bool:
+        """Whether a computed amount rests on money the request reports (家庭月收入 does; 家庭低保标准合计, set by
+        the standard and the household's size, does not: a change of it is not the household's to make)."""
+        stack, seen = [key], set()
+        while stack:  # through amounts of money only: a count (家庭人口) is not money the household reports
+            k = stack.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            for kind, x in rec.reads.get(k, []):
+                if kind == "def" and strip_optional(self.by_id[x[0]].type) in MONEY:
+                    stack.append(x)
+                elif kind == "fact":
+                    f = self.field_of(x)
+                    if f is not None and strip_optional(f.type) in MONEY:
+                        return True
+        return False
 
     def _definitions_under(self, rec, key: tuple) -> list[tuple]:
         out, stack, seen = [], [key], set()
@@ -434,10 +484,13 @@ class Explainer:
             new = int(new)
         return new if new != value else None
 
-    @staticmethod
-    def supply(results: dict, output) -> list[dict]:
-        """An undecided output: the facts whose values would decide it (the results' missing facts)."""
+    def supply(self, results: dict, output, value, request: dict) -> list[dict]:
+        """An undecided output: the facts whose values would decide it (those it depends on, of the results'
+        missing facts)."""
         facts = results.get("missing_facts", [])
+        deps = getattr(value, "deps", None)
+        if deps:
+            facts = [m for m in facts if m["path"] in deps] or facts
         if not facts:
             return []
         names = "、".join(m["name"] for m in facts)
@@ -469,7 +522,11 @@ class Explainer:
             if probe(x):
                 hit = step
                 break
-            last, step = step, step * 2
+            # × 1.5, not × 2: an output that changes only inside a band (a 低保边缘 income between 1 and 1.5
+            # times the standard) is skipped only when the band is narrower than a third of its distance
+            last, step = step, max(unit, ((step * 3 / 2) / unit).to_integral_value() * unit)
+            if step <= last:
+                step = last + unit
         if hit is None:
             return None
         return old + direction * _narrow(last, hit, unit, lambda d: probe(old + direction * d))
