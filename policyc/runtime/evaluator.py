@@ -286,7 +286,7 @@ class Evaluator:
             if len(self._trace_json) >= self.CACHE_LIMIT:
                 self._trace_json.clear()
             self._trace_json[key] = text
-        head = jsonio.dumps(decision, indent=None)
+        head = jsonio.dumps_wire(decision)
         return f'{head[:-1]},"trace":{text}}}'
 
     # ── evaluation ──────────────────────────────────────────────────────────────────
