@@ -275,13 +275,12 @@ class SqlCodegen:
     def x_neg(self, e: Expr) -> str:
         return f"(-{self.expr(e.args[0])})"
 
-    def x_add_months(self, e: Expr) -> str:
+    def _months(self, e: Expr) -> str:
         d, n = (self.expr(x) for x in e.args)
-        return (f"CASE WHEN abs({n}) <= {MAX_MONTHS} THEN CAST({d} + to_months(CAST({n} AS INTEGER)) AS DATE) END")
+        sign = "+" if e.op == "add_months" else "-"
+        return f"CASE WHEN abs({n}) <= {MAX_MONTHS} THEN CAST({d} {sign} to_months(CAST({n} AS INTEGER)) AS DATE) END"
 
-    def x_sub_months(self, e: Expr) -> str:
-        d, n = (self.expr(x) for x in e.args)
-        return (f"CASE WHEN abs({n}) <= {MAX_MONTHS} THEN CAST({d} - to_months(CAST({n} AS INTEGER)) AS DATE) END")
+    x_add_months = x_sub_months = _months
 
     def x_per_month(self, e: Expr) -> str:
         return self._div(self.expr(e.args[0]), "12")

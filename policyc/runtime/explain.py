@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import re
 from decimal import Decimal
 
 from ..ir import MONEY, strip_optional
@@ -25,8 +24,8 @@ from . import values
 from .errors import InputError, RuntimeFault
 from .partial import PartialEvaluator
 from .unknown import Unknown
+from .evaluator import _STEP  # request paths: .field and [index] steps
 
-_STEP = re.compile(r"\.([a-z_][a-z0-9_]*)|\[(\d+)\]")
 _WHOLE = {"int", "count", "age", "months", "years"}
 _UNIT = {"age": "岁", "months": "个月", "years": "年", "count": "人"}
 _MAX_PROBES = 70  # growths of the step by half: 0.01 × 1.5⁷⁰ is beyond any money a request may hold
@@ -45,7 +44,6 @@ class _Recorder(PartialEvaluator):
         self.reads: dict[tuple, list] = {}
         self.values: dict[tuple, object] = {}
         self.params_read: dict[str, None] = {}
-        self.params_at_read: dict[tuple, None] = {}
         self.fact_values: dict[str, object] = {}  # JSON path → the value read (typed; Unknown when not given)
         return self
 
@@ -89,10 +87,9 @@ class _Recorder(PartialEvaluator):
         return super().x_lookup(e)
 
     def x_param_at(self, e):
-        v = super().x_param_at(e)
         code = self.value(e.args[0])
+        v = self._param_at(e, code)
         if type(code) is str:
-            self.params_at_read[(e.value, code)] = None
             self._note(("param_at", (e.value, code)))
         return v
 
@@ -122,7 +119,7 @@ class _Recorder(PartialEvaluator):
 
     def x_field(self, e):
         obj = self.value(e.args[0])
-        v = super().x_field(e)
+        v = self._field(e, obj)
         if type(obj) is dict:
             path = self.paths.get(id(obj))
             if path is not None:
@@ -156,6 +153,7 @@ class Explainer:
         rec = self._base.fork(ev._reader(day, reads)).start(inputs, forced)
         rec.evaluate(inputs, values_, day, code, event, None if programs is None else set(programs))
         rec.entries = entries
+        rec.at_reads = reads  # (parameter, place, entry) of every 地区参数 read, as the evaluator traces them
         return rec
 
     def explain(self, request: dict, decision: dict, programs=None, flips: bool = True) -> dict:
@@ -164,12 +162,7 @@ class Explainer:
         code, day = decision["locality"]["code"], _dt.date.fromisoformat(decision["date"])
         rec = self.record(request, code, day, programs)
         read = [self.describe(pid, rec.entries[pid]) for pid in rec.params_read if pid in rec.entries]
-        for pid, place in rec.params_at_read:
-            entry = self.ev.params_at(place, day)[1].get(pid)
-            if entry is not None:
-                read.append(dict(self.describe(pid, entry), at={"code": place,
-                                                                "name": self.ev.jurisdictions[place]["full_name"]}))
-        out = {"programs": {}, "parameters_read": read}
+        out = {"programs": {}, "parameters_read": read + self.ev._traced_reads(rec.at_reads)}
         for prog in self.m.programs:
             if prog.id not in decision["programs"]:
                 continue
@@ -218,13 +211,8 @@ class Explainer:
             elif kind == "param":
                 children.append(self._param(rec, k))
             elif kind == "param_at":
-                pid, code = k
-                found = self.ev.params_at(code, rec.day)
-                entry = found[1].get(pid)
-                if entry is not None:
-                    item = dict(self.describe(pid, entry), kind="parameter")
-                    item["at"] = {"code": code, "name": self.ev.jurisdictions[code]["full_name"]}
-                    children.append(item)
+                read = [r for r in rec.at_reads if (r[0], r[1]) == k][:1]
+                children += [dict(t, kind="parameter") for t in self.ev._traced_reads(read)]
             elif kind == "context":
                 children.append(self._context(k, rec))
             else:
@@ -311,22 +299,26 @@ class Explainer:
         return {"kind": "context", "name": "处于应急期的突发事件", "value": rec.event or "无"}
 
     # ── what would change it ─────────────────────────────────────────────────────────
+    @staticmethod
+    def walk(rec: _Recorder, key: tuple, through=None):
+        """(kind, what) of every read under the definition `key`, depth first in the order read, each definition
+        visited once (`key` itself first, as ("def", key)); `through(def_key)` limits the definitions descended
+        into."""
+        stack, seen = [("def", key)], set()
+        while stack:
+            kind, x = stack.pop()
+            if kind == "def":
+                if x in seen:
+                    continue
+                seen.add(x)
+                if x != key and through is not None and not through(x):
+                    continue
+                stack += reversed(rec.reads.get(x, []))
+            yield kind, x
+
     def facts_under(self, rec: _Recorder, key: tuple) -> list[str]:
         """Every request fact the definition `key` rests on, in the order first read."""
-        out: dict[str, None] = {}
-        seen: set = set()
-        stack = [key]
-        while stack:
-            k = stack.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            for kind, x in reversed(rec.reads.get(k, [])):
-                if kind == "def":
-                    stack.append(x)
-                elif kind == "fact":
-                    out.setdefault(x)
-        return list(out)
+        return list(dict.fromkeys(x for kind, x in self.walk(rec, key) if kind == "fact"))
 
     def flips(self, request: dict, decision: dict, program: str, output, member_path, rec) -> list[dict]:
         """The changes of one fact that change the yes/no output `output` (of the record at `member_path`)."""
@@ -380,7 +372,7 @@ class Explainer:
         if type(before) is not bool:
             return []
         turns: dict[str, set] = {}  # definition → the values at which one of its comparisons turns
-        for dkey in self._definitions_under(rec, key):
+        for dkey in [x for kind, x in self.walk(rec, key) if kind == "def"]:
             for node in self.by_id[dkey[0]].expr.walk():
                 if node.op not in ("lt", "le", "gt", "ge"):
                     continue
@@ -426,32 +418,16 @@ class Explainer:
 
     def _rests_on_money(self, rec, key: tuple) -> bool:
         """Whether a computed amount rests on money the request reports (家庭月收入 does; 家庭低保标准合计, set by
-        the standard and the household's size, does not: a change of it is not the household's to make)."""
-        stack, seen = [key], set()
-        while stack:  # through amounts of money only: a count (家庭人口) is not money the household reports
-            k = stack.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            for kind, x in rec.reads.get(k, []):
-                if kind == "def" and strip_optional(self.by_id[x[0]].type) in MONEY:
-                    stack.append(x)
-                elif kind == "fact":
-                    f = self.field_of(x)
-                    if f is not None and strip_optional(f.type) in MONEY:
-                        return True
+        the standard and the household's size, does not: a change of it is not the household's to make). Only
+        amounts of money are followed: a count (家庭人口) is not money the household reports."""
+        def money(k):
+            return strip_optional(self.by_id[k[0]].type) in MONEY
+        for kind, x in self.walk(rec, key, through=money):
+            if kind == "fact":
+                f = self.field_of(x)
+                if f is not None and strip_optional(f.type) in MONEY:
+                    return True
         return False
-
-    def _definitions_under(self, rec, key: tuple) -> list[tuple]:
-        out, stack, seen = [], [key], set()
-        while stack:
-            k = stack.pop()
-            if k in seen:
-                continue
-            seen.add(k)
-            out.append(k)
-            stack += [x for kind, x in reversed(rec.reads.get(k, [])) if kind == "def"]
-        return out
 
     def _known(self, e, rec):
         """The value of a comparison's other side when it is a definition, a parameter or a literal."""

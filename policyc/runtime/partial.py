@@ -399,7 +399,10 @@ class PartialEvaluator:
         return Unknown(x.deps, none=x.none) if type(x) is Unknown else self.locality_name(x)
 
     def x_param_at(self, e):
-        code = self.value(e.args[0])
+        return self._param_at(e, self.value(e.args[0]))
+
+    def _param_at(self, e, code):
+        """地区参数 at the place `code` (the value of e's argument)."""
         if code is None:
             return None
         if type(code) is Unknown:
@@ -416,7 +419,10 @@ class PartialEvaluator:
         return Unknown(x.deps, lo=Decimal(1), hi=Decimal(12))
 
     def x_field(self, e):
-        obj = self.value(e.args[0])
+        return self._field(e, self.value(e.args[0]))
+
+    def _field(self, e, obj):
+        """Field `e.value` of `obj` (the value of e's argument)."""
         if obj is None:
             return None
         if type(obj) is not Unknown:
