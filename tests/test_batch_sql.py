@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
@@ -203,3 +204,34 @@ def test_every_rounding_mode_rounds_as_the_runtime_does():
         for text in samples:
             got = con.execute(f"SELECT {sql.format(x=f'CAST({chr(39)}{text}{chr(39)} AS {DEC})', D=DEC)}").fetchone()[0]
             assert got == round_money(Dec(text), mode), (mode, text, got)
+
+
+def test_parameter_decimals_set_the_column_scale_and_more_go_to_python(bundle):
+    """Every number parameter's column has the scale of its most precise value in the bundle (`param_scales`):
+    a province value with three decimals is computed exactly in SQL; an event that raises a standard by an
+    amount with more decimals than that leaves its place and date to the Python runtime; a value with more than
+    ten decimals keeps the guarded DECIMAL(38,20) column. Every row agrees with the Python runtime."""
+    from policyc.batch.engine import param_scales
+    b = copy.deepcopy(bundle)
+    rate = b["parameters"]["dibao.employment_cost.rate"]["timelines"]["140000"][0]
+    rate["value"] = str(Decimal(str(rate["value"])) + Decimal("0.125"))  # a percent: 3 decimals → 5 as a ratio
+    ratio = b["parameters"]["dibao.low_income_ratio"]["timelines"]["140000"][0]
+    ratio["value"] = str(Decimal(str(ratio["value"])) + Decimal("0.000000000001"))  # 12 decimals
+    event = copy.deepcopy(b["events"][0])
+    event["changes"] = {"dibao.standard.urban": {"add": "0.5"}}  # standards have no decimals in the bundle
+    b["events"] = [event]
+    ev = Evaluator(b, verified=True)
+    scales = param_scales(ev)
+    assert scales["dibao.employment_cost.rate"] == 5 and "dibao.low_income_ratio" not in scales
+    assert scales["dibao.standard.urban"] < 1
+    requests = population(ev, N, seed=26)
+    for i, r in enumerate(requests):
+        if i % 3 == 0:  # in the event's place and time
+            r["locality"], r["date"] = event["localities"][0], event["from"]
+        r["household"]["employment_assisted"] = True
+    chunk = _texts(requests)
+    engine = Engine(ev, programs=["dibao", "low_income"])
+    assert engine.query is not None, engine.sql_error
+    _same(engine.decide(chunk), _python(ev, engine.programs, chunk))
+    c = engine.counts
+    assert c["python"] >= N // 3 - c["rejected"] and c["sql"] >= N // 2

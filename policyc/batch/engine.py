@@ -21,7 +21,7 @@ import pyarrow as pa
 from ..runtime import jsonio
 from ..runtime.errors import InputError, RuntimeFault
 from . import sqltypes as T
-from .sqlgen import SqlCodegen, _lit_text
+from .sqlgen import SqlCodegen, _lit_text, decimals
 from .sqlinput import GUARD, PRINTABLE, InputSql
 from .sqltyped import TypedInputs
 from .sqltypes import Unsupported
@@ -45,7 +45,8 @@ class Engine:
         self.programs = list(programs) if programs else list(evaluator.program_ids)
         self.reasons = reasons
         names = {code: j["full_name"] for code, j in evaluator.jurisdictions.items()}
-        gen = SqlCodegen(evaluator.module, self.programs, reasons, names)
+        self.param_scales = param_scales(evaluator)
+        gen = SqlCodegen(evaluator.module, self.programs, reasons, names, self.param_scales)
         self.row_type = output_type(gen)
         self.schema = pa.schema([pa.field(n, T.arrow(t)) for n, t in self.row_type[1]])
         self.sql_error = None
@@ -109,6 +110,9 @@ class Engine:
             v = values.get(pid)
             if v is None:
                 row["_pok"] = False  # the runtime stops with "没有参数…的有效取值": it says so, with the place
+            elif pid in self.param_scales and _decimals(v) > self.param_scales[pid]:
+                row["_pok"] = False  # more decimals than its column's type (an event's value): Python decides
+                v = None
             row[col] = _param_value(v)
         self._params[key] = row
         return row
@@ -118,7 +122,8 @@ class Engine:
                   pa.field("_pok", pa.bool_())]
         for pid, col in self.param_columns.items():
             t = self.ev.module.parameter_types[pid[1] if isinstance(pid, tuple) else pid]
-            fields.append(pa.field(col, _param_arrow(t, at=isinstance(pid, tuple))))
+            scale = None if isinstance(pid, tuple) else self.param_scales.get(pid)
+            fields.append(pa.field(col, _param_arrow(t, at=isinstance(pid, tuple), scale=scale)))
         return pa.schema(fields)
 
     def _sql(self, chunk: pa.Table, locality, day) -> pa.Table | None:
@@ -283,24 +288,43 @@ def _batched(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH), schema=table.schema)
 
 
+def param_scales(evaluator) -> dict:
+    """Parameter id -> the most decimals any value of it has in the bundle, for every number parameter whose
+    values have at most 10 (`sqlgen.py`: its column then has that scale, and its products need no fault flag)."""
+    most: dict = {}
+    for (pid, _), (_, values, _) in evaluator._timelines.items():  # the values as the evaluator computes with
+        t = evaluator.params[pid]["type"]
+        if T.scalar(t) == "dec" or (t.startswith("table:") and not all(
+                side in T.WHOLE for side in t[6:].split(">", 1))):
+            most[pid] = max([most.get(pid, 0)] + [_decimals(v) for v in values if isinstance(v, (Decimal, tuple))])
+    return {pid: n for pid, n in most.items() if n <= 10}
+
+
+def _decimals(v) -> int:
+    """The most decimals of a number parameter's value, or of any number in a table's rows."""
+    if isinstance(v, tuple):
+        return max((_decimals(x) for row in v for x in row), default=0)
+    return decimals(v) if isinstance(v, Decimal) else 0
+
+
 def _param_value(v):
     if isinstance(v, tuple):  # a table: ((bound, value), …)
         return [{"b": b, "v": x} for b, x in v]
     return v
 
 
-def _param_arrow(t: str, at: bool = False):
+def _param_arrow(t: str, at: bool = False, scale: int | None = None):
+    """A parameter column's type; `scale`: the most decimals of its numbers (`param_scales`), None: 20."""
+    number = T.arrow("dec") if scale is None else pa.decimal128(18 + scale, scale)
     if t.startswith("table:"):
-        value = t.split(">", 1)[1]
-        vt = T.arrow("bigint" if value in T.WHOLE else "dec")
-        bt = t[6:].split(">", 1)[0]
-        base = pa.list_(pa.struct([pa.field("b", T.arrow("bigint" if bt in T.WHOLE else "dec")),
-                                   pa.field("v", vt)]))
+        bt, value = t[6:].split(">", 1)
+        base = pa.list_(pa.struct([pa.field("b", T.arrow("bigint") if bt in T.WHOLE else number),
+                                   pa.field("v", T.arrow("bigint") if value in T.WHOLE else number)]))
     else:
         s = T.scalar(t)
         if s is None:
             raise Unsupported(f"parameter type {t}")
-        base = T.arrow(s)
+        base = number if s == "dec" else T.arrow(s)
     return pa.map_(pa.string(), base) if at else base
 
 

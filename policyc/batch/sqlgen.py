@@ -3,13 +3,19 @@
 
 What it computes, and where it stops being sure (docs/batch.md, "两条通道"):
 
-* Numbers are DECIMAL(38,20). + − are exact; × is exact when each factor has at most 10 decimals (else the row is
-  flagged); ÷ is allowed only by a whole number and computed in 128-bit integers to 20 decimals. The Python
-  runtime computes to 28 significant digits: the two agree on every comparison and every rounding to the fen,
-  because a quotient of values with ≤ 10 decimals by n differs from any such value by at least 10⁻¹⁰/n, far more
-  than the 10⁻²⁰ either side may drop.
-* A number read from the request is widened to DECIMAL(38,20) where it is read: DuckDB would type a CASE, coalesce
-  or least of a DECIMAL(38,2) and a DECIMAL(38,20) as DECIMAL(38,2), rounding the computed side.
+* Every number has a scale known when the query is compiled (`scale`): money read from the request 2 (the
+  clean-row check admits at most two decimals), a parameter the most decimals any of its values has (a place and
+  date with a value beyond it is left to the Python runtime), a literal its own, a sum the larger, a product the
+  sum of its factors', a quotient 20. A number of scale s is a DECIMAL(18+s, s) (`dec`): 18 integer digits
+  whatever the scale, so where DuckDB meets two scales (a CASE, coalesce, least, a comparison) it keeps the
+  larger, never rounding, and each result is cast back to the type of its scale. DuckDB's 128-bit decimals are
+  cheap to widen, add and compare but ≈ 50× dearer to narrow (a division by a power of ten): keeping every number
+  at its own scale spares those, where a single DECIMAL(38,20) for everything needed them around every product.
+* + − are exact; × is exact when the scales add up to at most 20, and otherwise when each factor has at most 10
+  decimals (else the row is flagged); ÷ is allowed only by a whole number and computed in 128-bit integers to 20
+  decimals. The Python runtime computes to 28 significant digits: the two agree on every comparison and every
+  rounding to the fen, because a quotient of values with ≤ 10 decimals by n differs from any such value by at
+  least 10⁻¹⁰/n, far more than the 10⁻²⁰ either side may drop.
 * SQL NULL is 无 (None), and only that: rows with unknown facts never reach this query (the clean-row predicate in
   `sqlinput.py` sends them to the Python runtime, which settles what the known facts and bounds settle).
 * Beside every value the query computes a fault flag: a condition under which the Python runtime would stop with
@@ -48,11 +54,25 @@ def _lit_text(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def dec(scale: int) -> str:
+    """The type of a number of at most `scale` decimals: 18 integer digits at every scale."""
+    return f"DECIMAL({18 + scale},{scale})"
+
+
+def decimals(value) -> int:
+    """How many decimals a number literal or parameter value has (a Decimal or its text)."""
+    exponent = Decimal(str(value)).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else MAX_SCALE + 1
+
+
+MAX_SCALE = 20
+
+
 def _lit_dec(value) -> str:
     d = Decimal(str(value))
-    if not d.is_finite() or abs(d) >= Decimal(10) ** 17 or d.as_tuple().exponent < -20:
+    if not d.is_finite() or abs(d) >= Decimal(10) ** 17 or d.as_tuple().exponent < -MAX_SCALE:
         raise Unsupported(f"number {value}")
-    return f"CAST('{format(d, 'f')}' AS {DEC})"
+    return f"CAST('{format(d, 'f')}' AS {dec(decimals(d))})"
 
 
 def _any(conds: list[str]) -> str:
@@ -73,8 +93,12 @@ class SqlCodegen:
     parameters from relation `source` and returns `_row`, `_fault`, `programs` and `referrals`."""
 
     def __init__(self, module: Module, programs: list[str] | None = None, reasons: bool = False,
-                 locality_names: dict | None = None):
+                 locality_names: dict | None = None, param_scales: dict | None = None):
         self.m = module
+        # parameter id -> the most decimals its values have (the engine types its column so and leaves a place
+        # and date with more to the Python runtime); a parameter not named here is a DECIMAL(38,20)
+        self.param_scales = dict(param_scales or {})
+        self._scales: dict[str, int] = {}  # definition id -> scale
         self.by_id = {d.id: d for d in module.definitions}
         self.selected = [p for p in module.programs if programs is None or p.id in programs]
         self.with_reasons = reasons
@@ -167,11 +191,56 @@ class SqlCodegen:
             raise Unsupported(f"operation {e.op}")
         return fn(e)
 
+    def scale(self, e: Expr) -> int:
+        """At most how many decimals the number `e` has, on every row (the module docstring says why)."""
+        op, a = e.op, e.args
+        if op == "lit":
+            return 0 if e.value is None else decimals(e.value)
+        if op in ("param", "lookup"):  # a number parameter, or the value column of a table
+            return self.param_scales.get(e.value, MAX_SCALE)
+        if op in ("input", "field"):
+            d = self.by_id.get(e.value) if op == "field" else None
+            if d is not None:
+                return self.def_scale(d)
+            return 2 if strip_optional(e.type) in MONEY else MAX_SCALE
+        if op == "def":
+            return self.def_scale(self.by_id[e.value])
+        if op in ("add", "sub", "min", "max", "default"):
+            return max(self._num_scale(x) for x in a)
+        if op == "if":
+            return max(self._num_scale(a[1]), self._num_scale(a[2]))
+        if op == "case":
+            *pairs, default = a
+            return max([self._num_scale(r) for r in pairs[1::2]] + [self._num_scale(default)])
+        if op == "mul":
+            return min(MAX_SCALE, sum(self._num_scale(x) for x in a))
+        if op in ("neg", "per_year"):
+            return self._num_scale(a[0])
+        if op == "round":
+            return 2
+        if op == "sum" and len(a) > 1:
+            return self._num_scale(a[1])
+        return MAX_SCALE  # ÷, per_month, param_at: DECIMAL(38,20)
+
+    def _num_scale(self, e: Expr) -> int:
+        """The scale of an operand: 0 for a whole number."""
+        return self.scale(e) if T.scalar(e.type) == "dec" else 0
+
+    def def_scale(self, d: Definition) -> int:
+        got = self._scales.get(d.id)
+        if got is None:
+            got = self._scales[d.id] = self._num_scale(d.expr)
+        return got
+
+    def _typed(self, e: Expr, sql: str) -> str:
+        """`sql` in the type of `e`'s scale, when `e` is a number."""
+        return f"CAST({sql} AS {dec(self.scale(e))})" if T.scalar(e.type) == "dec" else sql
+
     def x_lit(self, e: Expr) -> str:
         t = strip_optional(e.type)
         if e.value is None:
             s = T.scalar(t)
-            return f"CAST(NULL AS {T.duckdb(s)})" if s else "NULL"
+            return f"CAST(NULL AS {dec(0) if s == 'dec' else T.duckdb(s)})" if s else "NULL"
         if t == "bool":
             return "TRUE" if e.value else "FALSE"
         if t in ("text", "locality") or t.startswith("enum:"):
@@ -186,8 +255,7 @@ class SqlCodegen:
         return self.param(e.value)
 
     def x_input(self, e: Expr) -> str:
-        name = self.input(e.value)
-        return f"CAST({name} AS {DEC})" if T.scalar(e.type) == "dec" else name  # as x_field, for the same reason
+        return self._typed(e, self.input(e.value))  # as x_field, for the same reason
 
     def x_def(self, e: Expr) -> str:
         d = self.by_id[e.value]
@@ -228,11 +296,10 @@ class SqlCodegen:
             for col, _, top in self.scopes.values():  # a list of records whose instances carry definitions
                 if obj.op == "input" and top == (obj.value, key):
                     return col
-            src = f"{self.expr(obj)}.{quote(key)}"
-            # A request's number (money has two decimals in the typed request) is widened where it is read:
+            # A request's number is given the type of its scale where it is read, whatever the file's type:
             # DuckDB gives DECIMAL(38,2) and DECIMAL(38,20) meeting in one CASE, coalesce or least the type
             # DECIMAL(38,2) (it keeps integer digits before decimals) and would round 213.997 to 214.00.
-            return f"CAST({src} AS {DEC})" if T.scalar(e.type) == "dec" else src
+            return self._typed(e, f"{self.expr(obj)}.{quote(key)}")
         if d.scope is None:
             raise Unsupported("a definition read as a field")
         return self._scoped_value(d, self.expr(obj))
@@ -246,9 +313,7 @@ class SqlCodegen:
     def _arith(self, e: Expr) -> str:
         a, b = (self.expr(x) for x in e.args)
         op = {"add": "+", "sub": "-"}[e.op]
-        if T.scalar(e.type) == "dec":
-            return f"CAST(({a} {op} {b}) AS {DEC})"
-        return f"({a} {op} {b})"
+        return self._typed(e, f"({a} {op} {b})")
 
     x_add = x_sub = _arith
 
@@ -257,8 +322,8 @@ class SqlCodegen:
         sa, sb = (strip_optional(x.type) in WHOLE for x in e.args)
         if sa and sb:
             return f"({self.expr(a)} * {self.expr(b)})"
-        if sa or sb:
-            return f"CAST(({self.expr(a)} * {self.expr(b)}) AS {DEC})"
+        if sa or sb or self._num_scale(a) + self._num_scale(b) <= MAX_SCALE:  # exact in the type of its scale
+            return self._typed(e, f"({self.expr(a)} * {self.expr(b)})")
         return (f"CAST((CAST({self.expr(a)} AS DECIMAL(38,10)) * CAST({self.expr(b)} AS DECIMAL(38,10))) "
                 f"AS {DEC})")
 
@@ -286,7 +351,7 @@ class SqlCodegen:
         return self._div(self.expr(e.args[0]), "12")
 
     def x_per_year(self, e: Expr) -> str:
-        return f"CAST(({self.expr(e.args[0])} * 12) AS {DEC})"
+        return self._typed(e, f"({self.expr(e.args[0])} * 12)")
 
     def _cmp(self, e: Expr) -> str:
         a, b = (self.expr(x) for x in e.args)
@@ -307,23 +372,23 @@ class SqlCodegen:
 
     def x_if(self, e: Expr) -> str:
         c, a, b = (self.expr(x) for x in e.args)
-        return f"(CASE WHEN {c} THEN {a} ELSE {b} END)"
+        return self._typed(e, f"(CASE WHEN {c} THEN {a} ELSE {b} END)")
 
     def x_present(self, e: Expr) -> str:
         return f"({self.expr(e.args[0])} IS NOT NULL)"
 
     def x_default(self, e: Expr) -> str:
-        return f"coalesce({self.expr(e.args[0])}, {self.expr(e.args[1])})"
+        return self._typed(e, f"coalesce({self.expr(e.args[0])}, {self.expr(e.args[1])})")
 
     def x_min(self, e: Expr) -> str:
-        return f"least({', '.join(self.expr(a) for a in e.args)})"
+        return self._typed(e, f"least({', '.join(self.expr(a) for a in e.args)})")
 
     def x_max(self, e: Expr) -> str:
-        return f"greatest({', '.join(self.expr(a) for a in e.args)})"
+        return self._typed(e, f"greatest({', '.join(self.expr(a) for a in e.args)})")
 
     def x_round(self, e: Expr) -> str:
         x, mode = self.expr(e.args[0]), self.expr(e.args[1])
-        arms = " ".join(f"WHEN {_lit_text(k)} THEN {v.format(x=x, D=DEC)}" for k, v in _ROUND.items())
+        arms = " ".join(f"WHEN {_lit_text(k)} THEN {v.format(x=x, D=dec(2))}" for k, v in _ROUND.items())
         return f"(CASE {mode} {arms} END)"
 
     def x_lookup(self, e: Expr) -> str:
@@ -331,7 +396,8 @@ class SqlCodegen:
         v = f"v{self.lambdas + 1}"
         self.lambdas += 1
         zero = "0" if T.scalar(e.type) == "bigint" else _lit_dec(0)
-        return f"coalesce(list_extract(list_filter({self.param(e.value)}, lambda {v}: {key} >= {v}.b), -1).v, {zero})"
+        return self._typed(e, f"coalesce(list_extract(list_filter({self.param(e.value)}, lambda {v}: {key} >= {v}.b), "
+                              f"-1).v, {zero})")
 
     def _aggregate(self, e: Expr) -> str:
         if e.op == "count" and len(e.args) == 1:
@@ -340,7 +406,7 @@ class SqlCodegen:
         v = self.var(e.value)
         if e.op == "sum":
             zero = _lit_dec(0) if T.scalar(e.type) == "dec" else "0"
-            cast = DEC if T.scalar(e.type) == "dec" else "BIGINT"
+            cast = dec(self.scale(e)) if T.scalar(e.type) == "dec" else "BIGINT"
             return f"CAST(coalesce(list_sum(list_transform({lst}, lambda {v}: {body})), {zero}) AS {cast})"
         if e.op == "count":
             return f"CAST(len(list_filter({lst}, lambda {v}: {body})) AS BIGINT)"
@@ -357,7 +423,7 @@ class SqlCodegen:
     def x_case(self, e: Expr) -> str:
         *pairs, default = e.args
         arms = " ".join(f"WHEN {self.expr(c)} THEN {self.expr(r)}" for c, r in zip(pairs[0::2], pairs[1::2]))
-        return f"(CASE {arms} ELSE {self.expr(default)} END)"
+        return self._typed(e, f"(CASE {arms} ELSE {self.expr(default)} END)")
 
     # ── faults: where the Python runtime would stop, under the conditions it evaluates there ──────
     def fault(self, e: Expr) -> list[str]:
@@ -403,9 +469,10 @@ class SqlCodegen:
         if op == "div" or op == "per_month":
             if op == "div":
                 out.append(_origin(f"{self.expr(a[1])} = 0"))
-            out.append(_origin(f"CAST({self.expr(a[0])} AS DECIMAL(38,10)) <> {self.expr(a[0])}"))
-        elif op == "mul" and not any(strip_optional(x.type) in WHOLE for x in a):
-            out += [_origin(f"CAST({self.expr(x)} AS DECIMAL(38,10)) <> {self.expr(x)}") for x in a]
+            out += self._ten_decimals(a[0])
+        elif (op == "mul" and not any(strip_optional(x.type) in WHOLE for x in a)
+              and self._num_scale(a[0]) + self._num_scale(a[1]) > MAX_SCALE):
+            out += [f for x in a for f in self._ten_decimals(x)]
         elif op in ("lt", "le", "gt", "ge", "min", "max", "lookup", "month") or (op == "field" and not is_optional(a[0].type)):
             out += [_origin(f"{self.expr(x)} IS NULL") for x in a if is_optional(x.type)]
         elif op == "round":  # a rounding mode this generator does not know: the runtime decides
@@ -416,6 +483,12 @@ class SqlCodegen:
         elif op == "param_at":
             out.append(_origin(f"{self.expr(a[0])} IS NOT NULL AND {self.expr(e)} IS NULL"))
         return out
+
+    def _ten_decimals(self, x: Expr) -> list[str]:
+        """The fault of a factor or dividend with more than 10 decimals (none when its scale says so)."""
+        if self._num_scale(x) <= 10:
+            return []
+        return [_origin(f"CAST({self.expr(x)} AS DECIMAL(38,10)) <> {self.expr(x)}")]
 
     # ── the query ───────────────────────────────────────────────────────────────────
     def _depends(self, d: Definition) -> set[str]:
