@@ -8,10 +8,13 @@ lean="$(mktemp -d)"
 trap 'rm -rf "$lean"' EXIT
 python3 -m venv "$lean/venv"
 "$lean/venv/bin/pip" install --quiet --disable-pip-version-check ".[serve]"
-"$lean/venv/bin/python" - <<'PY'
+# -I: the checkout (the working directory) is not on the path, so this is the installed package
+"$lean/venv/bin/python" -I - <<'PY'
 import importlib.util, sys
 for m in ("lark", "yaml", "jinja2", "jsonschema"):
     assert importlib.util.find_spec(m) is None, f"{m} is installed in the lean runtime"
+import policyc
+assert policyc.__file__.startswith(sys.prefix), f"policyc imported from {policyc.__file__}, not the lean venv"
 from policyc.runtime import jsonio, load
 ev = load("generated/shanxi.bundle.json")
 decision = ev.evaluate(jsonio.loads(open("examples/household.json", encoding="utf-8").read()))
@@ -30,7 +33,7 @@ cp generated/shanxi.bundle.json "$lean/bundle.json"
   --decision-log "$lean/decisions.db" --log-level warning &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$lean"' EXIT
-"$lean/venv/bin/python" - <<'PY'
+"$lean/venv/bin/python" -I - <<'PY'
 import json, time, urllib.request
 for _ in range(100):
     try:

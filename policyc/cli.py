@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .cli_i18n import ChineseHelpFormatter, in_chinese
 from .diagnostics import PolicyError, Reporter, render_github, render_json, render_text
 
 DEFAULT_POLICY = "policies/shanxi"
@@ -28,10 +29,28 @@ class Exit(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse in Chinese (cli_i18n): usage, section titles, help and every error message."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", ChineseHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse exits 2 on bad usage, which is our code too; keep its message
+        if message.startswith("argument ") and ": " in message:  # Python 3.10 does not translate this prefix
+            name, _, rest = message[len("argument "):].partition(": ")
+            message = f"参数 {name}：{rest}"
         self.print_usage(sys.stderr)
         print(f"policyc: 用法错误：{message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+# every method in which argparse makes a message: building the parser (section titles, the help option), parsing
+# (errors), and formatting usage and help
+for _name in ("__init__", "add_argument", "add_argument_group", "add_mutually_exclusive_group", "add_subparsers",
+              "parse_args", "parse_known_args", "parse_intermixed_args", "parse_known_intermixed_args",
+              "format_usage", "format_help", "error", "exit"):
+    setattr(_Parser, _name, in_chinese(getattr(_Parser, _name)))
+del _name
 
 
 def _out(text: str) -> None:
@@ -39,8 +58,9 @@ def _out(text: str) -> None:
 
 
 def _report(reporter: Reporter, fmt: str, stream=None) -> None:
+    """The diagnostics in `fmt`; as JSON always a list, `[]` when there are none, so the output always parses."""
     diags = reporter.sorted()
-    if not diags:
+    if not diags and fmt != "json":
         return
     if fmt == "json":
         text = render_json(diags)
@@ -103,13 +123,14 @@ def cmd_check(args) -> int:
 def cmd_build(args) -> int:
     from .emit.outputs import outputs, write_outputs, stale_outputs
     reporter = Reporter()
+    stream = sys.stderr if args.format == "text" else sys.stdout  # json and github for a machine, as in check
     try:
         files = outputs(_compile(args, reporter), Path(args.out))
     except PolicyError:
-        _report(reporter, args.format)
+        _report(reporter, args.format, stream)
         print("构建失败，generated/ 未改动", file=sys.stderr)
         return EXIT_POLICY
-    _report(reporter, args.format)
+    _report(reporter, args.format, stream)
     if args.check:
         stale = stale_outputs(files)
         if stale:
@@ -155,15 +176,26 @@ def cmd_test(args) -> int:
     for res in results:
         if res.passed:
             if args.verbose:
-                _out(f"✓ {res.name}")
+                _out(f"{_mark(True)} {res.name}")
             continue
-        _out(f"✗ {res.name}  ({res.where})")
+        _out(f"{_mark(False)} {res.name}  ({res.where})")
         for line in ([res.error] if res.error else res.failures) + res.relative:
             _out(f"    {line}")
     passed = sum(r.passed for r in results)
     failed = len(results) - passed
-    _out(f"{passed} passed, {failed} failed")
+    _out(f"{passed} 个通过，{failed} 个失败")
     return EXIT_OK if failed == 0 and results else EXIT_POLICY
+
+
+def _mark(passed: bool) -> str:
+    """✓ or ✗, or what the console can show instead: √ and × on a GBK console, + and x on an ASCII one."""
+    for mark in ("✓", "√", "+") if passed else ("✗", "×", "x"):
+        try:
+            mark.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+            return mark
+        except (UnicodeEncodeError, LookupError):
+            continue
+    return "+" if passed else "x"
 
 
 def _update_cases(args, ev, results) -> int:
@@ -174,11 +206,11 @@ def _update_cases(args, ev, results) -> int:
     after = run_cases(_evaluator(args), args.k) if updated else results
     failed = [r for r in after if not r.passed]
     for res in failed:
-        _out(f"✗ {res.name}  ({res.where})")
+        _out(f"{_mark(False)} {res.name}  ({res.where})")
         for line in [res.error] if res.error else res.failures:
             _out(f"    {line}")
     _out(f"已更新 {updated} 个案例（{edits} 处期望值），{len(skipped)} 个未更新；"
-         f"现在 {len(after) - len(failed)} passed, {len(failed)} failed")
+         f"现在 {len(after) - len(failed)} 个通过，{len(failed)} 个失败")
     return EXIT_OK if not failed and after else EXIT_POLICY
 
 
@@ -208,7 +240,8 @@ def cmd_fmt(args) -> int:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise UsageError(f"无法读取 {path}：{err}") from None
+            from .runtime.errtext import os_reason
+            raise UsageError(f"无法读取 {path}：{os_reason(err)}") from None
         result = format_file(display_path(path), text, reporter)
         if result is not None and result != text:
             changed[path] = result.encode("utf-8")
@@ -237,19 +270,29 @@ def cmd_localities(args) -> int:
 
 
 def _read_request(source: str):
+    """The request JSON of a file or (`-`) standard input, read as UTF-8 whatever the console's encoding."""
     from .runtime import jsonio
+    from .runtime.errtext import json_problem, os_reason
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        if source == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            text = stdin.read().decode("utf-8") if stdin is not None else sys.stdin.read()
+        else:
+            text = Path(source).read_text(encoding="utf-8")
     except OSError as err:
-        raise UsageError(f"无法读取 {source}：{err.strerror or err}") from None
+        raise UsageError(f"无法读取 {source}：{os_reason(err)}") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{source} 不是 UTF-8 编码的文本") from None
+        raise UsageError(f"{_named(source)} 不是 UTF-8 编码的文本") from None
     try:
         return jsonio.loads(text)
     except ValueError as err:
-        raise UsageError(f"{source} 不是有效的 JSON：{err}") from None
+        raise UsageError(f"{_named(source)} 不是有效的 JSON：{json_problem(err)}") from None
     except RecursionError:
         raise UsageError(f"{source} 的 JSON 嵌套过深") from None
+
+
+def _named(source: str) -> str:
+    return "标准输入" if source == "-" else source
 
 
 def _date_arg(text: str | None):
@@ -277,16 +320,61 @@ def _decide(args, how: str):
     return ev, None
 
 
+_NOTICE_FLAGS = (("html", "--html"), ("pdf", "--pdf"), ("issuer", "--issuer"), ("doc_number", "--doc-number"),
+                 ("issued", "--issued"), ("review_body", "--review-body"))
+
+
 def cmd_eval(args) -> int:
     from .runtime import jsonio
-    ev, decision = _decide(args, "evaluate")
-    if decision is None:
-        return EXIT_USAGE
-    if args.notice:
-        from .emit.documents import notice
-        _out(notice(decision, ev.bundle, "html" if args.html else "md"))
+    if not args.notice:
+        given = [flag for attr, flag in _NOTICE_FLAGS if getattr(args, attr) not in (None, False)]
+        if given:
+            raise UsageError(f"{'、'.join(given)} 只能与 --notice 一起使用（用于输出告知书）")
+        ev, decision = _decide(args, "evaluate")
+        if decision is None:
+            return EXIT_USAGE
+        _out(jsonio.dumps(decision))
         return EXIT_OK
-    _out(jsonio.dumps(decision))
+    return _eval_notice(args)
+
+
+def _eval_notice(args) -> int:
+    """`eval --notice`: the decision as a 告知书 (Markdown, --html, or --pdf FILE), with who issues it from the
+    request's `notice` block and the flags (docs/notice.md)."""
+    from .emit import notice as notices
+    from .runtime import InputError, RuntimeFault, jsonio, notice_block
+    if args.html and args.pdf:
+        raise UsageError("--html 与 --pdf 不能同时使用：--html 把 HTML 告知书写到标准输出，--pdf 把 PDF 告知书写入文件")
+    flags = {attr: getattr(args, attr) for attr in notice_block.FIELDS}
+    problems: list = []
+    notice_block.check({k: v for k, v in flags.items() if v is not None}, problems)
+    if problems:
+        names = dict((attr, flag) for attr, flag in _NOTICE_FLAGS)
+        raise UsageError("；".join(f"{names.get(path[1], path[1])}：{message}" for path, message in problems))
+    request = _read_request(args.request)
+    ev = _evaluator(args)
+    programs = None
+    if args.programs:  # a notice always shows who decides and the rights of objection (审核确认程序)
+        programs = [p.strip() for p in args.programs.split(",") if p.strip()]
+        programs += [p for p in notices.accompanying(ev.bundle) if p not in programs]
+    try:
+        decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date), programs=programs)
+    except InputError as err:
+        print(jsonio.dumps(err.to_json()), file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeFault as err:
+        print(f"policyc: 无法评估[{err.code}]：{err}", file=sys.stderr)
+        return EXIT_USAGE
+    info = notices.info_from(request, **flags)
+    text = notices.notice(decision, ev.bundle, "html" if args.html or args.pdf else "md", request=request, info=info)
+    if not args.pdf:
+        _out(text)
+        return EXIT_OK
+    try:
+        written = notices.pdf(text, Path(args.pdf))
+    except notices.PdfError as err:
+        raise UsageError(f"无法生成 PDF 告知书：{err}") from None
+    print(f"已写入 PDF 告知书 {written}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -317,6 +405,10 @@ def cmd_params(args) -> int:
     return EXIT_OK
 
 
+DIAGNOSTICS_FORMAT_HELP = ("诊断的格式：text 中文，附源文件行与指示符（默认，输出到标准错误）；json 列表，无诊断时为 []；"
+                           "github 为 GitHub 工作流注释（后两种输出到标准输出）")
+
+
 def policy_arg(p) -> None:
     p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
 
@@ -337,14 +429,17 @@ def verify_key_arg(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="policyc", description="山西省社会救助政策规则编译器（policy-as-code）")
-    parser.add_argument("--version", action="version", version=f"policyc {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="policyc", description="山西省社会救助政策规则编译器（policy-as-code）",
+                     epilog="退出码：0 成功；1 政策有错误或案例未通过；2 用法或输入有误。")
+    parser.add_argument("--version", action="version", version=f"policyc {__version__}", help="显示版本号并退出")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="命令", metavar="命令",
+                                help="以下之一；policyc 命令 -h 显示该命令的用法")
 
     p = sub.add_parser("check", help="检查规则与参数，报告全部错误")
     policy_arg(p)
     p.add_argument("--expiring", type=int, metavar="DAYS", help="另外警告将在 DAYS 天内停止适用的取值")
-    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help=DIAGNOSTICS_FORMAT_HELP)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("build", help="编译规则包与生成文件到 generated/")
@@ -352,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="generated", help="输出目录（默认 generated）")
     p.add_argument("--check", action="store_true", help="只检查生成文件是否最新，不写入")
     p.add_argument("-v", "--verbose", action="store_true", help="逐个列出已更新的生成文件")
-    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help=DIAGNOSTICS_FORMAT_HELP)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("test", help="运行规则旁的示例案例")
@@ -367,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("coverage", help="列出实施意见每一条的编码情况")
     policy_arg(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text：中文表格（默认）；json：每一条一个对象的列表")
     p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("fmt", help="把规则文件排成统一格式")
@@ -378,13 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("localities", help="列出行政区划树及各地自定的参数")
     policy_arg(p)
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text：中文树状列表（默认）；json：行政区划树")
     p.set_defaults(func=cmd_localities)
 
     p = sub.add_parser("eval", help="评估一个家庭，输出 JSON 决定")
     request_args(p, "只评估这些程序（及其依赖），逗号分隔，如 dibao,temporary")
     p.add_argument("--notice", action="store_true", help="输出告知书（Markdown）而不是 JSON")
     p.add_argument("--html", action="store_true", help="与 --notice 一起用：输出 HTML 告知书")
+    p.add_argument("--pdf", metavar="文件", help="与 --notice 一起用：用无界面 Chromium 把告知书打印为 A4 PDF，写入该文件")
+    p.add_argument("--issuer", metavar="机关", help="与 --notice 一起用：承办机关（覆盖请求中 notice.issuer）")
+    p.add_argument("--doc-number", metavar="文号", help="与 --notice 一起用：告知书文号（覆盖请求中 notice.doc_number）")
+    p.add_argument("--issued", metavar="日期", help="与 --notice 一起用：告知日期 YYYY-MM-DD（覆盖请求中 notice.issued）")
+    p.add_argument("--review-body", metavar="机关", help="与 --notice 一起用：行政复议机关（覆盖请求中 notice.review_body）")
     p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")
     p.set_defaults(func=cmd_eval)
 
@@ -399,8 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     policy_arg(p)
     p.add_argument("--bundle", help="从已编译的规则包读取")
     verify_key_arg(p)
-    p.add_argument("--locality", required=True)
-    p.add_argument("--date", required=True)
+    p.add_argument("--locality", required=True, help="地区代码或名称，如 140100 或 太原市")
+    p.add_argument("--date", required=True, help="日期 YYYY-MM-DD：列出当日适用的取值")
     p.set_defaults(func=cmd_params)
 
     # commands that live beside the parts they drive (each module registers its own subcommands)
@@ -418,7 +521,19 @@ def build_parser() -> argparse.ArgumentParser:
     register_impact(sub)
     register_batch(sub)
     register_synthetic(sub)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's own help page opens with the line the command list shows for it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None:
+                    sub.description = helps.get(name)
+                _describe(sub)
 
 
 # the optional parts of the distribution and the extra that installs each (see pyproject.toml)
@@ -427,7 +542,82 @@ _EXTRAS = {"lark": "compiler", "yaml": "compiler", "jinja2": "compiler", "jsonsc
            "duckdb": "batch", "pyarrow": "batch", "tqdm": "batch", "pyspark": "spark"}
 
 
+def _console_safe() -> None:
+    """Writing never fails on a console that cannot show every character (a GBK or ASCII one): a character it
+    lacks is written as a \\uXXXX escape, so a JSON output stays valid JSON with the same content."""
+    import codecs
+    try:
+        codecs.lookup_error("policyc-escape")
+    except LookupError:
+        codecs.register_error("policyc-escape", _escape)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        try:
+            if not encoding or codecs.lookup(encoding).name == "utf-8" or not hasattr(stream, "reconfigure"):
+                continue
+            stream.reconfigure(errors="policyc-escape")
+        except (LookupError, ValueError, OSError):  # an unknown encoding, a closed or non-reconfigurable stream
+            continue
+
+
+def _escape(err: UnicodeError):
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = []
+    for ch in err.object[err.start:err.end]:
+        code = ord(ch)
+        if code > 0xFFFF:  # as JSON writes it: a surrogate pair
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out), err.end
+
+
+# functions whose OSError is a failed write (pathlib's, os's, shutil's, tempfile's and policyc's own writers)
+_WRITERS = {"write_text", "write_bytes", "mkdir", "makedirs", "touch", "replace", "rename", "unlink", "rmdir",
+            "rmtree", "mkstemp", "mkdtemp", "chmod", "copyfile", "copy", "copy2", "copytree", "symlink_to",
+            "write_outputs", "_write_summary", "write_synthetic", "_to_parquet"}
+
+
+def _os_error(err: OSError) -> str:
+    """`无法读取 <file>：<原因>` or `无法写入 …`: whether it was a write is read off the failing calls."""
+    from .runtime.errtext import os_message, os_verb
+    verb = os_verb(err)
+    tb = err.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        mode = frame.f_locals.get("mode") if frame.f_code.co_name == "open" else None
+        if frame.f_code.co_name in _WRITERS or (isinstance(mode, str) and set(mode) & set("wax+")):
+            verb = "写入"
+        tb = tb.tb_next
+    return os_message(err, verb)
+
+
+def _input_error(err: Exception) -> str | None:
+    """A user's file that is not valid YAML, JSON or UTF-8, reported in Chinese (None: not such an error)."""
+    import json
+    from .runtime.errtext import json_problem
+    yaml = sys.modules.get("yaml")
+    if yaml is not None and isinstance(err, yaml.YAMLError):
+        from .load.yamlsrc import yaml_problem
+        mark = getattr(err, "problem_mark", None)
+        where = ""
+        if mark is not None:
+            name = str(getattr(mark, "name", "") or "")
+            where = f"{name}:{mark.line + 1}:{mark.column + 1}：" if name and not name.startswith("<") else \
+                f"第 {mark.line + 1} 行第 {mark.column + 1} 列："
+        return f"YAML 语法错误：{where}{yaml_problem(getattr(err, 'problem', None) or str(err))}"
+    msgspec = sys.modules.get("msgspec")
+    if isinstance(err, json.JSONDecodeError) or (msgspec is not None and isinstance(err, msgspec.DecodeError)):
+        return f"不是有效的 JSON：{json_problem(err)}"
+    if isinstance(err, UnicodeDecodeError):
+        return f"文件不是 UTF-8 编码的文本（{json_problem(err)}）"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    _console_safe()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
@@ -447,9 +637,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as err:  # a missing or unreadable input, an unwritable output: the user's to fix, no traceback
+        print(f"policyc: {_os_error(err)}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as err:  # a bundle or runtime fault that is not the user's doing in policy files
         from .runtime import RuntimeFault
         if isinstance(err, RuntimeFault):
             print(f"policyc: [{err.code}] {err}", file=sys.stderr)
+            return EXIT_USAGE
+        problem = _input_error(err)
+        if problem is not None:
+            print(f"policyc: {problem}", file=sys.stderr)
             return EXIT_USAGE
         raise

@@ -142,10 +142,10 @@ def test_test_command_passes_and_fails_with_reasons(policy_copy, evaluator):
     (policy_copy / "cases" / "dibao.yaml").write_text(
         CASE.format(amount=yuan(3 * standard - 1200), standard=yuan(standard)), encoding="utf-8")
     proc = run("test", "--policy", policy_copy)
-    assert proc.returncode == 0 and proc.stdout.strip() == "1 passed, 0 failed", proc.stdout
+    assert proc.returncode == 0 and proc.stdout.strip() == "1 个通过，0 个失败", proc.stdout
     set_urban_standard(policy_copy, yuan(standard + 20))
     proc = run("test", "--policy", policy_copy)
-    assert proc.returncode == 1 and proc.stdout.strip().endswith("0 passed, 1 failed")
+    assert proc.returncode == 1 and proc.stdout.strip().endswith("0 个通过，1 个失败")
     assert "✗ 城市三口之家人均收入低于标准，按差额计发" in proc.stdout
     assert f"dibao.monthly_amount：期望 {yuan(3 * standard - 1200)}，实际 {yuan(3 * standard + 60 - 1200)}" in proc.stdout
     assert f"dibao.reasons 中没有“家庭人均月收入400元，低于当地低保标准{yuan(standard)}元”" in proc.stdout

@@ -112,7 +112,8 @@ def test_policy_text_cannot_inject_markup(policy_copy):
         "description: \"<script>alert('x')</script> *强调* [链接](http://x)\""), encoding="utf-8")
     files = build(policy_copy)
     html, md = files["params/dibao.standard.urban.html"], files["params/dibao.standard.urban.md"]
-    assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "<script>alert" not in html  # the ASCII words of a description are shown as code (<code>alert</code>)
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html.replace("<code>", "").replace("</code>", "")
     assert "<script>" not in md and "&lt;script&gt;" in md and "\\*强调\\*" in md and "\\[链接\\]" in md
 
 
@@ -120,15 +121,16 @@ def test_notice_in_markdown_and_html(evaluator, bundle):
     req = request([member("A", 1000), member("B", 200, 0, age=43, capacity="partial", grade=3, dtype="physical")])
     decision = evaluator.evaluate(req)
     md = notice(decision, bundle, "md")
-    # the request gives no application: 民主评议 is undecided, shown as 待补充 with the fact to supply, never 否
-    assert "- 民主评议：待补充" in md and "尚待补充的事实" in md and "（$.application）" in md
-    assert "教育资助（成员 A）" in md and "是否转介待补充 申请家庭·成员 A·就学阶段 后确定" in md
+    # the request gives no application: 民主评议 is undecided, shown as 待补充 with the facts to supply, never 否
+    assert "- 民主评议：**待补充**" in md and "待补充材料" in md and "申请办理情况" in md and "$." not in md
+    assert "教育资助（A）：待补充 申请家庭·成员 A·就学阶段" in md
     assert "# 社会救助评估告知书" in md and "评估日期：2024年7月1日" in md
     std = param(evaluator, "dibao.standard.urban")
-    assert f"- 月低保金：{yuan(std * 2 - 1200)}元" in md and f"家庭人均月收入600元，低于当地低保标准{yuan(std)}元" in md
-    assert "下次核查日期" in md and "行政复议" in md and "困难残疾人生活补贴（成员 B）：每月 82 元" in md
+    assert f"- 月低保金：{yuan(std * 2 - 1200)}元/月" in md and f"家庭人均月收入600元，低于当地低保标准{yuan(std)}元" in md
+    subsidy = yuan(param(evaluator, "disability.living_subsidy"))
+    assert "下次核查日期" in md and "行政复议" in md and f"困难残疾人生活补贴（B）：{subsidy}元/月" in md
     html = notice(decision, bundle, "html")
-    assert "<h1>社会救助评估告知书</h1>" in html and f"{yuan(std * 2 - 1200)}元" in html
+    assert "<h1>社会救助评估告知书</h1>" in html and f"{yuan(std * 2 - 1200)}元/月" in html
 
 
 def test_eval_notice_command(evaluator):
@@ -180,7 +182,10 @@ def test_parameter_page_shows_history_everywhere_and_the_floor_over_time(evaluat
     text = site["params/tekun.basic_living.urban.md"]
     floors = [yuan(Decimal("1.3") * param(evaluator, "dibao.standard.urban", "140000", day))
               for day in ("2023-01-01", "2024-01-01")]
-    assert f"全省取值：2023年1月1日起 {floors[0]}，2024年1月1日起 {floors[1]}" in text
+    # the floor in Chinese, with its unit and how it is computed (tests/test_pages.py reads every floor)
+    assert "下限：原则上不低于城市低保标准的1.3倍（依据 二(二)6）" in text
+    assert f"全省下限：2023年1月1日起为每月{floors[0]}元（城市低保标准（每月" in text
+    assert f"2024年1月1日起为每月{floors[1]}元" in text
     taiyuan = yuan(param(evaluator, "tekun.basic_living.urban", "140100", "2024-01-01"))
     xiaodian = yuan(param(evaluator, "tekun.basic_living.urban", "140105", "2023-07-01"))
     assert "### 太原市\n" in text and f"| 2024年1月1日起 | 每月{taiyuan}元 | 示例值，无正式来源 | 本地设定 |" in text

@@ -46,7 +46,10 @@ def test_principle_floor_is_a_warning_at_the_value_with_both_sides(policy_copy, 
     d = diags[0]
     assert d.span.file.endswith("parameters/tekun.yaml")
     assert yuan(low) in d.message and f"1.3 * dibao.standard.urban = {yuan(floor(evaluator))}" in d.message
-    assert "原则上" in d.message and d.span.line == line_of(tekun, f"value: {yuan(low)}") - 1
+    # the caret is under the value that breaks the floor, not under its entry's `from:` line
+    line = line_of(tekun, f"value: {yuan(low)}")
+    assert "原则上" in d.message and d.span.line == line
+    assert d.span.col == tekun.read_text(encoding="utf-8").splitlines()[line - 1].index(yuan(low)) + 1
     std = yuan(param(evaluator, "dibao.standard.urban", "140000", "2024-07-01"))
     assert f"城市低保标准（dibao.standard.urban）= {std}，自 2024-01-01 起" in d.notes[0]
 

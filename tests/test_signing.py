@@ -461,7 +461,7 @@ def test_eval_params_test_with_verify_key(signed, key, tmp_path, capsys):
     verified = main(["test", "--bundle", str(signed), "--verify-key", str(key[1]), "-k", case])
     out = capsys.readouterr().out
     assert verified == main(["test", "--bundle", str(signed), "-k", case]) and out == capsys.readouterr().out
-    assert out.strip().endswith(("1 passed, 0 failed", "0 passed, 1 failed"))
+    assert out.strip().endswith(("1 个通过，0 个失败", "0 个通过，1 个失败"))
 
 
 @pytest.mark.parametrize("command", ["eval", "params", "test"])

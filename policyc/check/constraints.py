@@ -36,11 +36,12 @@ class Exception_:
         return dict(self.__dict__)
 
 
-def _dotted(node: ast.Node) -> str | None:
+def dotted(node: ast.Node) -> str | None:
+    """A parameter id written in a formula (`dibao.standard.urban`), or None for anything else."""
     if isinstance(node, ast.Name):
         return node.name
     if isinstance(node, ast.FieldAccess):
-        head = _dotted(node.obj)
+        head = dotted(node.obj)
         return f"{head}.{node.name}" if head else None
     return None
 
@@ -54,7 +55,7 @@ class _Formula:
         self._collect(node)
 
     def _collect(self, node) -> None:
-        ref = _dotted(node)
+        ref = dotted(node)
         if ref is not None:
             self.params.add(ref)
         elif isinstance(node, ast.BinOp):
@@ -65,7 +66,7 @@ class _Formula:
 
     def value(self, values: dict[str, Decimal], node=None) -> Decimal:
         node = self.node if node is None else node
-        ref = _dotted(node)
+        ref = dotted(node)
         if ref is not None:
             return Decimal(values[ref])
         if isinstance(node, ast.Quantity):
@@ -169,7 +170,7 @@ def _check_at(p: Param, code: str, chain: list[str], formula: _Formula, c: dict,
         args = dict(name=p.name, id=p.id, date=day.isoformat(), value=value, relation=relation,
                     expr=c[kind], bound=_plain(bound), wording=c["wording"], citation=c["citation"],
                     where=_where(own))
-        span = _span_of(mine[0])
+        span = mine[0].value_span()  # the caret under the value that breaks the bound, not its `from:` line
         if c["wording"] in SOFT:
             if reason:
                 exceptions.append(Exception_(p.id, day.isoformat(), code, value, bound, kind, c[kind], reason,
@@ -187,9 +188,3 @@ def _where(v) -> str:
 def _plain(value: Decimal) -> str:
     text = format(value.quantize(Decimal("0.01")), "f")
     return text.rstrip("0").rstrip(".")
-
-
-def _span_of(value):
-    from ..diagnostics import Span
-    file, line, col = value.defined_at.rsplit(":", 2)
-    return Span(file, int(line), int(col))

@@ -25,6 +25,13 @@ class ParamValue:
     jurisdiction: str
     level: str = "province"
     inherit: bool = False  # a city or county stops setting its own value and defers to the level above
+    value_at: str = field(default="", compare=False)  # where the `value:` (or `rows:`) itself is written
+
+    def value_span(self):
+        """The span of the value itself (for a diagnostic about the value), else of its `- from:` entry."""
+        from ..diagnostics import Span
+        file, line, col = (self.value_at or self.defined_at).rsplit(":", 2)
+        return Span(file, int(line), int(col))
 
     def to_json(self) -> dict:
         out = {"from": self.start.isoformat(), "value": self.value, "defined_at": self.defined_at,
@@ -135,14 +142,15 @@ def read_values(p: Param, doc: Located, where: tuple, juris: str, level: str, re
         if "unit" in v and v["unit"] != (p.unit or ""):
             reporter.add("E0903", doc.span(at + ("unit",)), id=p.id, unit=v["unit"], expected=p.unit or "无单位")
             continue
-        value = None
+        value, value_at = None, ""
         if not (v.get("end") or v.get("inherit")):
             key = "rows" if "rows" in v else "value"
+            value_at = str(doc.span(at + (key,)))
             value = check_value(p, v.get(key), doc.span(at + (key,)), reporter, what)
             if value is None:
                 continue
         timeline.append(ParamValue(start, value, bool(v.get("end")), bool(v.get("illustrative")), v.get("source"),
-                                   v.get("note"), str(doc.span(at)), juris, level, bool(v.get("inherit"))))
+                                   v.get("note"), str(doc.span(at)), juris, level, bool(v.get("inherit")), value_at))
     return timeline
 
 

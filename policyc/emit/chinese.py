@@ -70,6 +70,8 @@ def quantity(value, unit: str | None) -> str:
         return f"每年{number(value)}元"
     if unit in ("月", "个月"):
         return f"{number(value)}个月"
+    if unit in ("整数", "数"):  # a type, not a unit: 30, not 30整数
+        return number(value)
     return f"{number(value)}{unit or ''}"
 
 
@@ -260,3 +262,80 @@ class Renderer:
     # ── templates of reasons ─────────────────────────────────────────────────────────
     def template(self, parts) -> str:
         return "".join(p if isinstance(p, str) else f"〔{self.expr(p)}〕" for p in parts)
+
+
+# ── floors and caps between parameters, and tier tables, as the site shows them ─────────────────────────────
+_F_ADD, _F_MUL, _F_NEG, _F_ATOM = range(1, 5)  # a floor's formula: + - < × ÷ < 负 < names, numbers, …的1.3倍
+
+
+def formula_text(node, ref, unit: str | None = None) -> str:
+    """A floor or cap of a parameter (a formula of numbers, percentages, + - × ÷ and parameter ids, parsed by the
+    rule language's parser) in Chinese: `1.3 * dibao.standard.urban` → 城市低保标准的1.3倍, `50% *
+    wage.monthly_minimum` → 月最低工资标准的50%, `12` → 12个月. `ref(id)` gives the words for a parameter (its
+    name, with its value where one is shown: 城市低保标准（每月780元）); a number that is not a factor has `unit`,
+    the constrained parameter's own. Brackets only where the reading would otherwise differ: （甲加乙）的1.3倍."""
+    return _formula(node, ref, unit)[0]
+
+
+def _formula(node, ref, unit) -> tuple[str, int]:
+    from ..dsl import ast
+    from ..check.constraints import dotted
+    pid = dotted(node)
+    if pid is not None:
+        return ref(pid), _F_ATOM
+    if isinstance(node, ast.Quantity):
+        return ("负" if node.value < 0 else "") + quantity(abs(node.value), node.unit or unit), _F_ATOM
+    if isinstance(node, ast.Neg):
+        text, level = _formula(node.operand, ref, unit)
+        return "负" + (text if level >= _F_NEG else f"（{text}）"), _F_NEG
+    if not isinstance(node, ast.BinOp):
+        raise ValueError(f"not a formula of a floor or cap: {type(node).__name__}")
+
+    def side(n, need):
+        text, level = _formula(n, ref, unit)
+        return text if level >= need else f"（{text}）"
+
+    if node.op == "*":
+        factor, other = (node.left, node.right) if isinstance(node.left, ast.Quantity) else (node.right, node.left)
+        if isinstance(factor, ast.Quantity) and not isinstance(other, ast.Quantity) and factor.value >= 0:
+            times = f"{number(factor.value)}%" if factor.unit == "%" else f"{number(factor.value)}倍"
+            return f"{side(other, _F_ATOM)}的{times}", _F_MUL
+    if node.op in "*/":
+        word = "乘以" if node.op == "*" else "除以"
+        right = node.right
+        if isinstance(right, ast.Quantity) and right.unit is None:  # a divisor or factor is a plain number
+            return f"{side(node.left, _F_MUL)}{word}{number(right.value)}", _F_MUL
+        return f"{side(node.left, _F_MUL)}{word}{side(right, _F_MUL + 1)}", _F_MUL
+    word = "加" if node.op == "+" else "减"
+    return f"{side(node.left, _F_ADD)}{word}{side(node.right, _F_ADD + 1)}", _F_ADD
+
+
+def bound_text(kind: str, wording: str) -> str:
+    """How a floor or cap binds, in the policy's words: 原则上不低于, 不得超过 …"""
+    if wording == "原则上":
+        return "原则上" + ("不低于" if kind == "min" else "不高于")
+    return wording
+
+
+def _unit_tail(unit: str | None) -> str:
+    """The part of a quantity after its number: 元 of 每月200元, 个月 of 6个月."""
+    return quantity(0, unit).split("0", 1)[1] if unit not in (None, "", "整数") else ""
+
+
+def tier_rows(rows, key: dict, value: dict) -> list[tuple[str, str]]:
+    """A table parameter's tiers as (range, amount): (每月0元至不足200元, 每月150元) … (每月400元及以上, 每月560元);
+    a tier holds the keys from its bound up to the next tier's bound (the evaluator's lookup)."""
+    kunit, out = key.get("unit"), []
+    bounds = [Decimal(str(b)) for b, _ in rows]
+    for i, (b, v) in enumerate(rows):
+        low = quantity(b, kunit) if kunit not in (None, "", "整数") else number(b)
+        high = bounds[i + 1] if i + 1 < len(bounds) else None
+        if high is None:
+            shown = f"{low}及以上"
+        elif kunit in (None, "", "整数") and bounds[i] == bounds[i].to_integral_value() \
+                and high == high.to_integral_value():
+            shown = low if high - bounds[i] == 1 else f"{low}至{number(high - 1)}"
+        else:
+            shown = f"{low}至不足{number(high)}{_unit_tail(kunit)}"
+        out.append((shown, quantity(v, value.get("unit"))))
+    return out

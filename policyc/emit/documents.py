@@ -106,58 +106,7 @@ def site_files(c: Compilation, out: Path) -> dict[Path, bytes]:
     return files(c, out)
 
 
-PENDING = "待补充"  # a result the known facts do not settle: never 否
-
-
-def _show(value, t: str, enums: dict) -> str:
-    from ..runtime.values import fmt_value
-    base = t[4:] if t.startswith("opt:") else t
-    if value is None:
-        return "无"
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if base.startswith("enum:"):
-        return enums.get(base[5:], {}).get(value, str(value))
-    if isinstance(value, list):
-        return "、".join(map(str, value)) or "无"
-    if base == "date":
-        return date_text(value)
-    if base.startswith("money"):
-        return fmt_value(value, "number") + "元"
-    return fmt_value(value, "number")
-
-
-def notice(decision: dict, bundle: dict, fmt: str) -> str:
-    """A decision as a 告知书 (Markdown or HTML): each program's result in Chinese, the reasons and the articles
-    they rest on, the recheck date, referrals, and how to object."""
-    ir = bundle["ir"]
-    enums = {e["id"]: dict(e["members"]) for e in ir["enums"]}
-    defs = {d["id"]: d for d in ir["definitions"]}
-    programs = []
-    for prog in ir["programs"]:
-        if prog["id"] not in decision["programs"]:
-            continue
-        out = decision["programs"][prog["id"]]
-        rows, members = [], {}
-        for oid in prog["outputs"]:
-            d = defs[oid]
-            prefix = ".".join(filter(None, (prog["id"], d["scope"]))) + "."
-            key = oid[len(prefix):]
-            if d["scope"] is None:
-                value = out
-                for k in key.split("."):
-                    value = value.get(k) if isinstance(value, dict) else None
-                shown = PENDING if key in out.get("undecided", ()) else _show(value, d["type"], enums)
-                rows.append((d["name"], shown))
-            else:
-                for mid, mout in out.get("members", {}).items():
-                    members.setdefault(mid, {"rows": [], "reasons": mout.get("reasons", []),
-                                             "missing": mout.get("missing_facts", [])})
-                    shown = PENDING if key in mout.get("undecided", ()) else _show(mout.get(key), d["type"], enums)
-                    members[mid]["rows"].append((d["name"], shown))
-        programs.append({"name": prog["name"], "citations": "；".join(prog["citations"]), "rows": rows,
-                         "members": members, "reasons": out.get("reasons", []),
-                         "missing": out.get("missing_facts", [])})
-    return environment(fmt == "html").get_template(f"notice.{fmt}.j2").render(
-        decision=decision, programs=programs, referrals=decision.get("referrals", []),
-        illustrative=[t for t in decision["trace"] if t["illustrative"]], site={"title": "社会救助评估告知书"})
+def notice(decision: dict, bundle: dict, fmt: str, request: dict | None = None, info: dict | None = None) -> str:
+    """A decision as a 告知书 (Markdown or HTML): see notice.py, where the notice is made."""
+    from .notice import notice as render
+    return render(decision, bundle, fmt, request=request, info=info)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..check.types import type_name, unit_of
 from ..ir import Module, is_optional, strip_optional
+from ..runtime import notice_block
 
 DATE = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 
@@ -83,6 +84,8 @@ def request_schema(m: Module, policy_id: str) -> dict:
              "date": dict(DATE, title="评估日期")}
     for inp in m.inputs:
         props[inp.id] = _field_schema(m, inp)
+    if notice_block.KEY not in props:
+        props[notice_block.KEY] = _notice_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://policyc.example/schemas/{policy_id}/household.schema.json",
             "$comment": "由 policyc build 根据规则生成，请勿手工修改",
@@ -90,6 +93,17 @@ def request_schema(m: Module, policy_id: str) -> dict:
             "required": ["locality", "date"] + [i.id for i in m.inputs if i.presence == "required"],
             "properties": props,
             "$defs": _record_defs(m)}
+
+
+def _notice_schema() -> dict:
+    """The optional `notice` block: who issues the 告知书 (runtime/notice_block.py). Not a fact: it changes no
+    decision."""
+    text = {"type": "string", "minLength": 1, "maxLength": 200}
+    return {"type": ["object", "null"], "title": "告知书信息（不是事实，不影响任何结果）", "additionalProperties": False,
+            "description": "policyc eval --notice 用于告知书的承办机关、文号、告知日期和行政复议机关；均可不填，"
+                           "不填的在告知书中写明“未填写”",
+            "properties": {k: dict(DATE if kind == "date" else text, title=name)
+                           for k, (name, kind) in notice_block.FIELDS.items()}}
 
 
 def decision_schema(m: Module, policy_id: str) -> dict:

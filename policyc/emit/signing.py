@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..runtime import jsonio
 from ..runtime.bundle import read_verified
 from ..runtime.errors import BundleError
+from ..runtime.errtext import os_reason
 from ..runtime.signing import (key_id, parse_signature, signature_path, signed_header, signing_payload,
                                verify_signature)
 
@@ -45,7 +46,7 @@ def generate_key(path, *, force: bool = False) -> str:
     try:  # a new folder for keys is readable by its owner only
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
-        raise SigningError(f"无法创建目录 {path.parent}：{err.strerror or err}") from None
+        raise SigningError(f"无法创建目录 {path.parent}：{os_reason(err)}") from None
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
@@ -59,7 +60,7 @@ def load_private_key(path) -> Ed25519PrivateKey:
     try:
         data = Path(path).read_bytes()
     except OSError as err:
-        raise SigningError(f"无法读取私钥 {path}：{err.strerror or err}") from None
+        raise SigningError(f"无法读取私钥 {path}：{os_reason(err)}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
@@ -132,7 +133,7 @@ def write_atomically(files: dict[Path, tuple[bytes, int]]) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
-        raise SigningError(f"无法写入 {current}：{err.strerror or err}") from None
+        raise SigningError(f"无法写入 {current}：{os_reason(err)}") from None
     except BaseException:
         for tmp, _ in staged:
             try:

@@ -13,6 +13,7 @@ from ..diagnostics import PolicyError, Reporter, Span
 from ..dsl import ast
 from ..dsl.parser import parse_file
 from ..names import describe_char, scan_source, shown, unsafe_chars
+from ..runtime.errtext import os_reason
 from . import schemas
 from .yamlsrc import Located, load_yaml
 
@@ -74,7 +75,7 @@ def _read(path: Path, reporter: Reporter, hasher) -> str | None:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        reporter.add("E0005", Span(display_path(path)), problem=err.strerror or str(err))
+        reporter.add("E0005", Span(display_path(path)), problem=os_reason(err))
         return None
     hasher.update(path.name.encode() + b"\0" + raw + b"\0")
     try:

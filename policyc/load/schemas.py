@@ -1,9 +1,13 @@
-"""Validates loaded YAML against the JSON Schemas in schemas/, reporting each problem at its line in Chinese."""
+"""Validates loaded YAML against the source files' JSON Schemas, reporting each problem at its line in Chinese.
+
+The schemas are package data (policyc/schemas/*.schema.json), read through importlib.resources so an installed
+wheel finds them: nothing here depends on being run from a checkout. (The request and decision schemas that
+`policyc build` writes are outputs, not these.)"""
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources import files
 
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
@@ -12,7 +16,7 @@ from ..diagnostics import Reporter
 from ..names import ident_problem, name_problem, shown
 from .yamlsrc import Located
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = files("policyc") / "schemas"  # a Traversable: a directory in a checkout or an installed wheel
 
 _TYPES = {"object": "映射（键: 值）", "array": "列表", "string": "文字", "number": "数字", "integer": "整数",
           "boolean": "true 或 false", "null": "空值"}
@@ -120,7 +124,7 @@ def _describe(error: ValidationError) -> tuple[str, str | dict]:
 
 
 def check(doc: Located, schema: str, reporter: Reporter) -> bool:
-    """Validate doc against schemas/<schema>; report every error; True when valid."""
+    """Validate doc against policyc/schemas/<schema>; report every error; True when valid."""
     ok = True
     errors = sorted(validator(schema).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
     named = {(tuple(e.absolute_path), repr(e.instance)) for e in errors

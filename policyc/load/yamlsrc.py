@@ -72,6 +72,40 @@ def _scalar(node: yaml.ScalarNode):
 # libyaml's composer where PyYAML was built with it (the wheels are): ~6× faster, same nodes and marks
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# PyYAML's problems (libyaml's and the pure-Python parser's wording), in words a policy officer reads; others are
+# shown as PyYAML writes them
+YAML_PROBLEMS = {
+    "did not find expected ',' or ']'": "缺少逗号或右方括号 ]",
+    "expected ',' or ']'": "缺少逗号或右方括号 ]",
+    "did not find expected ',' or '}'": "缺少逗号或右花括号 }",
+    "expected ',' or '}'": "缺少逗号或右花括号 }",
+    "mapping values are not allowed": "此处不能写“键: 值”（值中有冒号时请给值加引号，或检查缩进）",
+    "did not find expected key": "缺少键，或缩进没有对齐",
+    "could not find expected ':'": "缺少冒号“:”（或冒号后缺少空格）",
+    "did not find expected '-' indicator": "缺少列表项开头的“- ”，或缩进没有对齐",
+    "expected <block end>": "缩进没有对齐",
+    "found unexpected end of stream": "文件意外结束（引号或括号没有配对？）",
+    "found character that cannot start any token": "此处的字符不能开始任何内容（如制表符 Tab、@ 或 `）",
+    "found character '\\t' that cannot start any token": "缩进中不能使用制表符 Tab，只用空格",
+    "found a tab character": "缩进中不能使用制表符 Tab，只用空格",
+    "found unknown escape character": "双引号文字中有无效的转义（\\ 之后的字符）",
+    "found unknown directive name": "未知的 % 指令",
+    "did not find expected <document start>": "内容结束后还有多余的字符（括号是否多了？）",
+    "but found another document": "一个文件只能有一个 YAML 文档（删除多余的 ---）",
+    "found undefined alias": "使用了未定义的别名 *",
+    "found undefined tag handle": "未定义的标签 !",
+    "did not find expected node content": "此处缺少内容",
+    "found unexpected ':'": "出现了意外的冒号",
+}
+
+
+def yaml_problem(problem: str) -> str:
+    """PyYAML's English problem in Chinese, where it is a common one."""
+    zh = next((zh for en, zh in YAML_PROBLEMS.items() if problem.startswith(en)), None)
+    if zh is None and problem.startswith("found character ") and problem.endswith(" that cannot start any token"):
+        zh = f"字符 {problem[len('found character '):-len(' that cannot start any token')]} 不能开始任何内容"
+    return zh or problem
+
 
 def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
     """Parse text; report a syntax error at its line and return None."""
@@ -91,7 +125,7 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
             return None
         mark = err.problem_mark or err.context_mark
         span = _span(file, mark) if mark else Span(file, 1, 1)
-        reporter.add("E0001", span, problem=err.problem or str(err))
+        reporter.add("E0001", span, problem=yaml_problem(err.problem or str(err)))
         return None
     except yaml.YAMLError as err:
         reporter.add("E0001", Span(file, 1, 1), problem=str(err))

@@ -48,7 +48,8 @@ def register(sub) -> None:
     """Adds the `diff` and `changelog` subcommands."""
     p = sub.add_parser("diff", help="两个版本的语义差异（中文，按条款分组）及版本号检查")
     p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}；按 git 修订版本读取时也用它）")
-    p.add_argument("--format", choices=("text", "md", "json", "github"), default="text")
+    p.add_argument("--format", choices=("text", "md", "json", "github"), default="text",
+                   help="text：中文文本（默认）；md：Markdown，用于合并请求；json：供程序读取；github：GitHub 工作流注释")
     p.add_argument("--check-version", action="store_true",
                    help="HEAD 的版本号升级幅度小于变化所需时退出码为 1（主版本：契约不兼容；次版本：决定可能改变；修订号：其余）")
     p.add_argument("base", metavar="BASE", help="基准版本：git 修订版本、政策目录或规则包文件")

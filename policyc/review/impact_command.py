@@ -60,7 +60,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="合成人口的随机种子（默认 0）")
     p.add_argument("--date", metavar="D", help="评估日期 YYYY-MM-DD（合成人口默认今天；人口文件默认各行自己的日期）")
     p.add_argument("--locality", metavar="L", help="只统计该地区（含下辖地区）的家庭；合成人口只在该地区生成")
-    p.add_argument("--format", choices=("text", "md", "json"), default="text")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text",
+                   help="text：中文文本（默认）；md：Markdown，用于合并请求；json：供程序读取")
     p.add_argument("--jobs", choices=("auto", "1", "2"), default="auto",
                    help="2：两个版本各一个进程；1：本进程内依次评估；auto（默认）：有两个空闲处理器核时用 2")
     p.add_argument("--no-witnesses", action="store_true", help="不搜索见证家庭")

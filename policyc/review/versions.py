@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..diagnostics import PolicyError, Reporter
+from ..runtime.errtext import os_reason
 
 
 class VersionError(Exception):
@@ -77,7 +78,7 @@ def git(cwd: Path, *args: str) -> bytes:
     except FileNotFoundError:
         raise VersionError("找不到 git 命令：无法按修订版本读取政策") from None
     except OSError as err:  # no such directory
-        raise VersionError(f"{cwd}：{err.strerror or err}") from None
+        raise VersionError(f"{cwd}：{os_reason(err)}") from None
     if done.returncode != 0:
         raise VersionError(done.stderr.decode("utf-8", "replace").strip() or f"git {' '.join(args)} 失败")
     return done.stdout

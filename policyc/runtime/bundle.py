@@ -66,11 +66,13 @@ def read_verified(path: str | Path, *, keys=None, sha256: str | None = None, sig
     try:
         raw = Path(path).read_bytes()
     except OSError as err:
-        raise BundleError(f"无法读取规则包 {path}：{err.strerror or err}") from None
+        from .errtext import os_reason
+        raise BundleError(f"无法读取规则包 {path}：{os_reason(err)}") from None
     try:
         bundle = jsonio.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
-        raise BundleError(f"规则包 {path} 不是有效的 JSON：{err}") from None
+        from .errtext import json_problem
+        raise BundleError(f"规则包 {path} 不是有效的 JSON：{json_problem(err)}") from None
     except RecursionError:
         raise BundleError(f"规则包 {path} 的 JSON 嵌套过深") from None
     content, actual = _checked_content(bundle, str(path))

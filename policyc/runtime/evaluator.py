@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .. import ir
-from . import jsonio, values
+from . import jsonio, notice_block, values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import BundleError, InputError, LocalityError, RuntimeFault
@@ -300,6 +300,9 @@ class Evaluator:
         errs = Collected()
         converted = self._convert(request, errs)
         known = {"locality", "date"} | {i.id for i in self.module.inputs}
+        if notice_block.KEY not in known:  # who issues the notice (notice_block.py): checked, never a fact
+            notice_block.check(request.get(notice_block.KEY), errs)
+            known.add(notice_block.KEY)
         for k in request:
             if k not in known:
                 errs.append((("$", k), "未知字段（请检查拼写）"))

@@ -55,7 +55,8 @@ def load_public_key(source) -> Ed25519PublicKey:
         try:
             data = Path(source).read_bytes()
         except OSError as err:
-            raise TrustedKeyError(f"无法读取可信公钥 {label}：{err.strerror or err}") from None
+            from .errtext import os_reason
+            raise TrustedKeyError(f"无法读取可信公钥 {label}：{os_reason(err)}") from None
     else:
         raise TrustedKeyError(f"无法识别的可信公钥（{type(source).__name__}）：应为公钥文件路径、PEM 或 Ed25519PublicKey")
     try:
@@ -150,7 +151,8 @@ def parse_signature(raw: bytes, where: str) -> Signature:
     except UnicodeDecodeError:
         raise bad("签名文件不是 UTF-8 编码的文本") from None
     except (ValueError, RecursionError) as err:
-        raise bad(f"签名文件不是有效的 JSON（{err}）") from None
+        from .errtext import json_problem
+        raise bad(f"签名文件不是有效的 JSON（{json_problem(err)}）") from None
     if not isinstance(doc, dict):
         raise bad("签名文件应为 JSON 对象")
     unknown = [k for k in doc if k not in _FIELDS]
@@ -236,5 +238,6 @@ def check_signature(path, bundle: dict, content: bytes, content_sha256: str,
         except FileNotFoundError:
             raise UnsignedBundleError(f"规则包 {path} 没有签名文件 {sig_path}：已配置可信公钥，拒绝加载未签名的规则包") from None
         except OSError as err:
-            raise SignatureError(f"无法读取规则包 {path} 的签名 {sig_path}：{err.strerror or err}") from None
+            from .errtext import os_reason
+            raise SignatureError(f"无法读取规则包 {path} 的签名 {sig_path}：{os_reason(err)}") from None
     return verify_signature(parse_signature(raw, where), bundle, content, content_sha256, trusted, where)

@@ -80,7 +80,8 @@ class ServeConfig:
             try:
                 token = Path(self.admin_token_file).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as err:
-                raise ConfigError(f"无法读取管理令牌文件 {self.admin_token_file}：{getattr(err, 'strerror', None) or err}") from None
+                from ..runtime.errtext import os_reason
+                raise ConfigError(f"无法读取管理令牌文件 {self.admin_token_file}：{os_reason(err)}") from None
             where = self.admin_token_file
         elif environ.get(ENV_ADMIN_TOKEN):
             token, where = environ[ENV_ADMIN_TOKEN], ENV_ADMIN_TOKEN

@@ -19,7 +19,8 @@ import tempfile
 def register(sub) -> None:
     """Add the `log` subcommand to the CLI's subparsers."""
     p = sub.add_parser("log", help="查询和导出决策日志")
-    cmds = p.add_subparsers(dest="log_command", required=True, parser_class=type(p))
+    cmds = p.add_subparsers(dest="log_command", required=True, parser_class=type(p), title="子命令", metavar="子命令",
+                            help="以下之一；policyc log 子命令 -h 显示该子命令的用法")
 
     def common(q):
         q.add_argument("--decision-log", required=True, metavar="URL",
@@ -125,7 +126,7 @@ def cmd_export(args) -> int:
         try:
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
         except OSError as err:
-            raise _usage(f"无法写入 {args.out}：{err.strerror or err}") from None
+            raise _usage(f"无法写入 {args.out}：{_os_reason(err)}") from None
         count = 0
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
@@ -140,7 +141,7 @@ def cmd_export(args) -> int:
             tmp = None
             _sync_dir(folder)
         except OSError as err:
-            raise _usage(f"无法写入 {args.out}：{err.strerror or err}") from None
+            raise _usage(f"无法写入 {args.out}：{_os_reason(err)}") from None
         except DecisionLogError as err:
             raise _usage(f"[{err.code}] {err}") from None
     finally:
@@ -168,6 +169,11 @@ def cmd_get(args) -> int:
         raise _usage(f"决策日志中没有编号为 {args.decision_id} 的决定")
     _out(text)
     return EXIT_OK
+
+
+def _os_reason(err: OSError) -> str:
+    from ..runtime.errtext import os_reason
+    return os_reason(err)
 
 
 def _umask() -> int:

@@ -25,6 +25,7 @@ import anyio
 
 from policyc import runtime
 from policyc.runtime import BundleError, Evaluator, RuntimeFault
+from policyc.runtime.errtext import os_reason
 
 from .bodies import Selector
 from .problems import Problem
@@ -237,7 +238,7 @@ class Registry:
                     return _Outcome("known-bad", before, digest=digest)
                 new = self._load(path, sig, digest)
             except OSError as err:
-                return _Outcome("failed", before, error=_error(BundleError(f"无法读取规则包 {path}：{err.strerror or err}")))
+                return _Outcome("failed", before, error=_error(BundleError(f"无法读取规则包 {path}：{os_reason(err)}")))
             except Exception as err:  # noqa: BLE001 — any fault of the file is reported on the source
                 if not isinstance(err, RuntimeFault):
                     log.exception("规则包 %s 编译失败", path)
