@@ -499,3 +499,19 @@ def test_the_closed_alphabets_of_identifiers_and_names():
         assert name_problem(ok) is None, ok
     for bad in ("__import__", "_x", "1元", "class", "a b", "城市\u202e", "<b>", "长" * 65, "\u4dc0", "标准\u3000", ""):
         assert name_problem(bad), bad
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n"], ids=["CR", "CRLF"])
+def test_any_line_ending_compiles_to_the_same_bundle(tmp_path, ending):
+    """A rule file saved with CR alone was one line — one comment — and its program vanished with no error
+    (issue 15): every file, rules and parameters, means the same whatever its line endings."""
+    policy = tmp_path / "policy"
+    shutil.copytree(POLICY, policy)
+    want = build_bundle(compile_policy(policy, Reporter()))
+    for path in list((policy / "rules").glob("*.policy")) + list((policy / "parameters").glob("*.yaml")):
+        path.write_bytes(path.read_bytes().replace(b"\n", ending))
+    reporter = Reporter()
+    got = build_bundle(compile_policy(policy, reporter))
+    assert not reporter.sorted()
+    assert [p["id"] for p in got["ir"]["programs"]] == [p["id"] for p in want["ir"]["programs"]]
+    assert got["ir"] == want["ir"] and got["parameters"] == want["parameters"]

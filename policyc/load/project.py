@@ -79,7 +79,9 @@ def _read(path: Path, reporter: Reporter, hasher) -> str | None:
         return None
     hasher.update(path.name.encode() + b"\0" + raw + b"\0")
     try:
-        return raw.decode("utf-8-sig")
+        # every line ending means a line ending: a file saved with CR alone (an old Mac editor, a web form) would
+        # otherwise be one line, and a rule file one comment — gone without an error
+        return raw.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError:
         reporter.add("E0006", Span(display_path(path)))
         return None
