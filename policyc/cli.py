@@ -304,14 +304,28 @@ def _date_arg(text: str | None):
         raise UsageError(f"日期 {text!r} 无效，应为 YYYY-MM-DD") from None
 
 
+def program_list(value: str | None, program_ids) -> list[str] | None:
+    """`--programs a,b`: the program ids, each once (None when the flag is absent). An empty item (`--programs ,`,
+    `a,,b`) or an unknown id is a usage error: an empty selection would answer with an empty decision."""
+    if value is None:
+        return None
+    ids = [p.strip() for p in value.split(",")]
+    if not any(ids) or not all(ids):
+        raise UsageError(f"--programs 应为逗号分隔的程序编号（可用：{'、'.join(program_ids)}）")
+    unknown = [p for p in ids if p not in program_ids]
+    if unknown:
+        raise UsageError(f"没有程序 {'、'.join(unknown)}（可用：{'、'.join(program_ids)}）")
+    return list(dict.fromkeys(ids))
+
+
 def _decide(args, how: str):
     """The decision (`how`: "evaluate" or "explain") for the request file of `eval`/`explain`, or the exit code
     after printing why the runtime refused it."""
     from .runtime import InputError, RuntimeFault, jsonio
     request = _read_request(args.request)
     ev = _evaluator(args)
+    programs = program_list(args.programs, ev.program_ids)
     try:
-        programs = [p.strip() for p in args.programs.split(",") if p.strip()] if args.programs else None
         return ev, getattr(ev, how)(request, locality=args.locality, date=_date_arg(args.date), programs=programs)
     except InputError as err:
         print(jsonio.dumps(err.to_json()), file=sys.stderr)
@@ -353,9 +367,8 @@ def _eval_notice(args) -> int:
         raise UsageError("；".join(f"{names.get(path[1], path[1])}：{message}" for path, message in problems))
     request = _read_request(args.request)
     ev = _evaluator(args)
-    programs = None
-    if args.programs:  # a notice always shows who decides and the rights of objection (审核确认程序)
-        programs = [p.strip() for p in args.programs.split(",") if p.strip()]
+    programs = program_list(args.programs, ev.program_ids)
+    if programs:  # a notice always shows who decides and the rights of objection (审核确认程序)
         programs += [p for p in notices.accompanying(ev.bundle) if p not in programs]
     try:
         decision = ev.evaluate(request, locality=args.locality, date=_date_arg(args.date), programs=programs)

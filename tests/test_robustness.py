@@ -3,6 +3,7 @@ injected into the generated evaluator."""
 import subprocess
 import sys
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,3 +137,33 @@ def test_a_very_long_rule_file_compiles(policy_copy):
     diags = diagnose(policy_copy)
     assert [d for d in diags if d.severity == "error"] == []
     assert sum(d.code == "W0302" for d in diags) == 3000
+
+
+def test_a_key_given_twice_is_refused_not_last_wins(evaluator, tmp_path):
+    """Duplicate keys (issue 15) made the last value count, silently: `locality` given twice decided for the
+    second place. Refused by the JSON reader, naming the key — in the API, the CLI and the service's parser."""
+    text = jsonio.dumps(request([member("A", 1000)]), indent=None)
+    twice = text[:-1] + ',"locality":"140105"}'
+    with pytest.raises(ValueError, match="locality"):
+        jsonio.loads(twice)
+    nested = text.replace('"id":"A"', '"id":"A","id":"B"')
+    with pytest.raises(ValueError, match="“id”"):
+        jsonio.loads(nested)
+    path = tmp_path / "twice.json"
+    path.write_text(twice, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "policyc", "eval", str(path)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2 and "locality" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_an_empty_program_selection_is_refused(evaluator, tmp_path):
+    """`--programs ,` answered with an empty decision and exit 0 (issue 15)."""
+    with pytest.raises(InputError):
+        evaluator.evaluate(request([member("A", 1000)]), programs=[])
+    path = tmp_path / "r.json"
+    path.write_text(jsonio.dumps(request([member("A", 1000)])), encoding="utf-8")
+    for value in (",", "dibao,,tekun", " "):
+        proc = subprocess.run([sys.executable, "-m", "policyc", "eval", "--programs", value, str(path)],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 2 and "--programs" in proc.stderr and proc.stdout == "", value

@@ -10,22 +10,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from ..cli import EXIT_OK, UsageError, _evaluator, policy_arg, verify_key_arg
+from ..cli import EXIT_OK, UsageError, _evaluator, policy_arg, program_list, verify_key_arg
 
 EXIT_MISMATCH = 3  # the counts do not reconcile: a bug of policyc, never the data's fault
 MAX_PRINTED = 40  # summary rows printed; the rest are in --summary FILE
-
-
-def _programs(value: str | None, evaluator) -> list[str] | None:
-    if value is None:
-        return None
-    ids = [p.strip() for p in value.split(",")]
-    if not any(ids) or not all(ids):
-        raise UsageError(f"--programs 应为逗号分隔的程序编号（可用：{'、'.join(evaluator.program_ids)}）")
-    unknown = [p for p in ids if p not in evaluator.program_ids]
-    if unknown:
-        raise UsageError(f"没有程序 {'、'.join(unknown)}（可用：{'、'.join(evaluator.program_ids)}）")
-    return list(dict.fromkeys(ids))
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -60,7 +48,7 @@ def cmd_batch(args) -> int:
     from .summary import Summary
 
     evaluator = _evaluator(args)
-    programs = _programs(args.programs, evaluator)
+    programs = program_list(args.programs, evaluator.program_ids)
     day = _date(args.date)
     locality = None
     if args.locality is not None:

@@ -373,6 +373,8 @@ class Evaluator:
         hit = self._variants.get(key)
         if hit is not None:
             return hit
+        if not key:  # an empty selection would answer with an empty decision, as if nothing applied
+            raise InputError([("programs", f"至少选择一个程序（可用：{'、'.join(self.program_ids)}）")])
         unknown = [p for p in key if p not in self.program_ids]
         if unknown:
             raise InputError([("programs", f"没有程序 {'、'.join(unknown)}（可用：{'、'.join(self.program_ids)}）")])

@@ -32,8 +32,20 @@ def _integer(text: str) -> int:
     return int(text)
 
 
+def _object(pairs: list) -> dict:
+    """An object whose keys are all different: with a key given twice, which value counts would depend on the
+    reader (this one took the last) — a silent wrong answer. It is refused, naming the key."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set = set()
+        key = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"对象中的键“{key[:100]}”出现了不止一次（同一对象中每个键只能出现一次）")
+    return obj
+
+
 def loads(text: str | bytes):
-    return json.loads(text, parse_float=_decimal, parse_int=_integer, parse_constant=_reject_constant)
+    return json.loads(text, parse_float=_decimal, parse_int=_integer, parse_constant=_reject_constant,
+                      object_pairs_hook=_object)
 
 
 # A Decimal leaves the C encoder as a marked string, "\u0000<nonce><digits><nonce>\u0000", whose quotes and marks are then
