@@ -31,7 +31,7 @@ from pathlib import Path
 from ..check.types import unit_of
 from ..ir import strip_optional
 from ..runtime import notice_block
-from .chinese import date_text, number
+from .chinese import date_text, number, quantity
 
 TITLE = "社会救助评估告知书"
 PENDING = "待补充"  # a result the known facts do not settle: never 否
@@ -58,16 +58,11 @@ def _nothing(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, Decimal)) and value == 0
 
 
-def _number(value) -> str:
-    return number(value)
-
-
 def _with_unit(value, unit: str | None) -> str:
-    if unit in ("月", "个月"):
-        return f"{_number(value)}个月"
-    if unit in _COUNT_UNITS or unit is None:
-        return _number(value)
-    return f"{_number(value)}{unit}"
+    """`quantity`, but money as the decision's tables write it: 1200元/月, not 每月1200元."""
+    if unit in ("元/月", "元/年"):
+        return f"{number(value)}{unit}"
+    return quantity(value, unit)
 
 
 def _label_and_unit(name: str, t: str) -> tuple[str, str | None]:
@@ -95,7 +90,7 @@ def value_text(value, t: str, enums: dict, unit: str | None = None) -> str:
     if base == "date":
         return date_text(value)
     if base == "percent":
-        return _number(Decimal(str(value)) * 100) + "%"
+        return number(Decimal(str(value)) * 100) + "%"
     if base in ("text", "locality"):
         return str(value)
     return _with_unit(value, unit if unit is not None else unit_of(base))
@@ -113,7 +108,7 @@ def _param_value(entry: dict, param: dict | None) -> str:
                 for b, v in value]
         return "；".join(rows)
     if unit == "%":
-        return f"{_number(value)}%"
+        return f"{number(value)}%"
     return _with_unit(value, unit)
 
 

@@ -74,7 +74,7 @@ JSON_MESSAGES = {
     "Invalid \\escape": "无效的转义序列",
     "Invalid \\uXXXX escape": "无效的 \\u 转义",
     "Extra data": "JSON 值之后还有多余的内容",
-    "Unexpected UTF-8 BOM": "文件不应以 BOM（字节顺序标记）开头",
+    "Unexpected UTF-8 BOM": "不应以 BOM（字节顺序标记）开头",
 }
 
 

@@ -8,21 +8,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from policyc.runtime import jsonio
+from policyc.runtime.errtext import json_problem
 
 from .problems import Problem
-
-_JSON_MESSAGES = {
-    "Expecting value": "此处应为一个 JSON 值",
-    "Expecting property name enclosed in double quotes": "此处应为用双引号括起的字段名",
-    "Expecting ',' delimiter": "此处缺少逗号",
-    "Expecting ':' delimiter": "此处缺少冒号",
-    "Unterminated string starting at": "字符串没有结束",
-    "Invalid control character at": "字符串中有控制字符",
-    "Invalid \\escape": "无效的转义序列",
-    "Invalid \\uXXXX escape": "无效的 \\u 转义",
-    "Extra data": "JSON 值之后还有多余的内容",
-    "Unexpected UTF-8 BOM (decode using utf-8-sig)": "请求体不应以 BOM 开头",
-}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -55,8 +43,7 @@ def parse_json(raw: bytes | str, path: str = "$"):
     try:
         return jsonio.loads(raw)
     except json.JSONDecodeError as err:
-        text = next((zh for en, zh in _JSON_MESSAGES.items() if err.msg.startswith(en)), err.msg)
-        raise Problem("S0101", [(path, f"第 {err.lineno} 行第 {err.colno} 列：{text}")]) from None
+        raise Problem("S0101", [(path, json_problem(err))]) from None
     except RecursionError:
         raise Problem("S0103", [(path, "JSON 嵌套层数过多")]) from None
     except ValueError as err:  # NaN/Infinity (jsonio) or an integer too long to convert
