@@ -1,3 +1,3 @@
-from .cli import main
+from .entry import main  # not .cli: see entry.py (Ctrl-C during start-up)
 
 raise SystemExit(main())

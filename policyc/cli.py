@@ -1,9 +1,14 @@
 """The `policyc` command: check, fmt, build, test, coverage, localities, eval, params; keygen, sign, verify
-(signing_cli). Exit codes: 0 fine; 1 policy errors or failing cases; 2 bad usage or bad input."""
+(signing_cli). Exit codes (README, "Exit codes"): 0 fine; 1 policy errors or failing cases; 2 bad usage, bad input,
+or a file or standard output that cannot be read or written; 130 interrupted (Ctrl-C); 141 the reader of standard
+output went away (`policyc … | head`). `main` is that error policy (policyc/entry.py installs the interrupt part
+before anything heavy is imported)."""
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
+import io
 from collections import Counter
 import os
 import sys
@@ -14,7 +19,11 @@ from .cli_i18n import ChineseHelpFormatter, in_chinese
 from .diagnostics import PolicyError, Reporter, render_github, render_json, render_text
 
 DEFAULT_POLICY = "policies/shanxi"
+MAX_EXPIRING = 36500  # days: a hundred years
+MAX_SEED = 2 ** 63 - 1  # a random seed (synthetic populations)
 EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports an interrupted command
+EXIT_PIPE = 141  # standard output's reader went away (`| head`): 128 + SIGPIPE, as a shell reports `cat` then
 
 
 class UsageError(Exception):
@@ -121,43 +130,69 @@ def cmd_check(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .emit.outputs import outputs, write_outputs, stale_outputs
+    """Compile, then replace the output directory by the new tree in one step (emit/outputs.py: all old or all new,
+    under a lock so two builds never mix); --check compares instead, and fails on stale or orphaned files."""
+    from .emit.outputs import NotAnOutputDirectory, orphan_outputs, output_lock, outputs, stale_outputs, write_tree
     reporter = Reporter()
     stream = sys.stderr if args.format == "text" else sys.stdout  # json and github for a machine, as in check
+    out = Path(args.out)
     try:
-        files = outputs(_compile(args, reporter), Path(args.out))
+        files = outputs(_compile(args, reporter), out)
     except PolicyError:
         _report(reporter, args.format, stream)
-        print("构建失败，generated/ 未改动", file=sys.stderr)
+        print(f"构建失败，{out} 未改动", file=sys.stderr)
         return EXIT_POLICY
     _report(reporter, args.format, stream)
+
+    def waiting():
+        print(f"另一个 policyc build 正在写入 {out}，等待它完成…", file=sys.stderr)
     if args.check:
-        stale = stale_outputs(files)
+        with output_lock(out, shared=True, waiting=waiting):
+            stale, orphans = stale_outputs(files), orphan_outputs(files, out)
         if stale:
             print("以下生成文件与规则源文件不一致，请运行 policyc build 并提交：", file=sys.stderr)
             for path in stale:
                 print(f"  {path}", file=sys.stderr)
+        if orphans:
+            print("以下文件不是由规则源文件生成的（如已删除地区的手册），policyc build 会删除它们，请运行并提交：",
+                  file=sys.stderr)
+            for path in orphans:
+                print(f"  {path}", file=sys.stderr)
+        if stale or orphans:
             return EXIT_POLICY
         print(f"生成文件是最新的（{len(files)} 个）", file=sys.stderr)
         return EXIT_OK
-    changed = stale_outputs(files)  # only what differs is written, so a reviewer's diff shows only real changes
-    write_outputs({path: files[path] for path in changed})
+    policy, target = Path(args.policy).resolve(), out.resolve()
+    if policy == target or target in policy.parents:
+        raise UsageError(f"输出目录 {out} 包含政策目录 {args.policy}：构建会用生成文件替换整个输出目录")
+    from .runtime.errtext import os_message
+    try:
+        # only what differs is written, so a reviewer's diff shows only real changes
+        changed, removed = write_tree(files, out, waiting=waiting)
+    except NotAnOutputDirectory as err:
+        raise UsageError(f"输出目录 {out} 已存在且不是 policyc build 的输出（顶层没有 *.bundle.json），构建会删除其中"
+                         f"的 {len(err.orphans)} 个其他文件（如 {err.orphans[0]}）：请指定新的或空的目录") from None
+    except OSError as err:  # as main() reports it, but always a write: the output directory is left as it was
+        print(f"policyc: {os_message(err, '写入')}", file=sys.stderr)
+        return EXIT_USAGE
     if args.verbose:
         for path in changed:
             print(f"已更新 {path}", file=sys.stderr)
-    groups = Counter(_output_group(Path(path), Path(args.out)) for path in changed)
+        for path in removed:
+            print(f"已删除 {path}", file=sys.stderr)
+    groups = Counter(_output_group(Path(path), out) for path in changed)
     detail = "（" + "，".join(f"{g} {n}" for g, n in sorted(groups.items())) + "）" if groups else ""
-    print(f"构建完成：{len(changed)} 个生成文件已更新{detail}，{len(files) - len(changed)} 个未变", file=sys.stderr)
+    gone = f"，{len(removed)} 个多余文件已删除" if removed else ""
+    print(f"构建完成：{len(changed)} 个生成文件已更新{detail}，{len(files) - len(changed)} 个未变{gone}", file=sys.stderr)
     return EXIT_OK
 
 
 def _output_group(path: Path, out: Path) -> str:
     """Where a generated file belongs, for the build's summary line: docs/handbooks, docs/params, the bundle…"""
-    try:
-        parts = path.relative_to(out).parts
-    except ValueError:  # schemas/ beside the output directory
-        return path.parent.name or path.name
-    return "/".join(parts[:2]) if len(parts) > 2 else "/".join(parts)
+    parts = path.relative_to(out).parts  # every output is under the output directory
+    if len(parts) > 2:
+        return "/".join(parts[:2])
+    return "schemas" if parts[0] == "schemas" else "/".join(parts)  # the request and decision schemas together
 
 
 def cmd_test(args) -> int:
@@ -232,16 +267,22 @@ def cmd_fmt(args) -> int:
     """Give rule files their canonical layout; --check only lists the files that are not formatted."""
     from .dsl.fmt import format_file
     from .emit.outputs import write_outputs
-    from .load.project import display_path
+    from .load.project import display_path, read_source
     paths = [Path(p) for p in args.files] or sorted((Path(args.policy) / "rules").glob("*.policy"))
     reporter = Reporter()
     changed: dict[Path, bytes] = {}
     for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            from .runtime.errtext import os_reason
-            raise UsageError(f"无法读取 {path}：{os_reason(err)}") from None
+        if args.files:
+            try:
+                os.stat(path)  # a file named on the command line that is not there is a usage error
+            except OSError as err:
+                from .runtime.errtext import os_reason
+                raise UsageError(f"无法读取 {path}：{os_reason(err)}") from None
+        # as `check` reads them: no FIFO, device or file over the size cap, and in the policy directory no link
+        # leading out of it (E0005, E0006, E0020–E0022)
+        text = read_source(path, None if args.files else Path(args.policy), reporter)
+        if text is None:
+            continue
         result = format_file(display_path(path), text, reporter)
         if result is not None and result != text:
             changed[path] = result.encode("utf-8")
@@ -280,7 +321,7 @@ def _read_request(source: str):
         else:
             text = Path(source).read_text(encoding="utf-8")
     except OSError as err:
-        raise UsageError(f"无法读取 {source}：{os_reason(err)}") from None
+        raise UsageError(f"无法读取 {_named(source)}：{os_reason(err)}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{_named(source)} 不是 UTF-8 编码的文本") from None
     try:
@@ -394,8 +435,6 @@ def _eval_notice(args) -> int:
 def cmd_explain(args) -> int:
     from .explain_text import render
     from .runtime import jsonio
-    if args.depth < 1:
-        raise UsageError("--depth 应为正整数")
     _, decision = _decide(args, "explain")
     if decision is None:
         return EXIT_USAGE
@@ -422,6 +461,52 @@ DIAGNOSTICS_FORMAT_HELP = ("诊断的格式：text 中文，附源文件行与�
                            "github 为 GitHub 工作流注释（后两种输出到标准输出）")
 
 
+def int_arg(low: int, high: int):
+    """An argparse type: an integer from `low` to `high`. Anything else is a usage error in Chinese (exit 2) before
+    the command starts, so no command meets a number it cannot use (`--expiring 10**30` overflowed the calendar)."""
+    def integer(text: str) -> int:
+        digits = text.strip().lstrip("+-").lstrip("0")
+        try:
+            value = int(text) if len(digits) <= 30 else None  # int() refuses over 4300 digits, and slowly
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} 不是有效的整数") from None
+        if value is None and not digits.isdigit():
+            raise argparse.ArgumentTypeError(f"{_shown(text)} 不是有效的整数")
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"应为 {low} 至 {high} 之间的整数，实际为 {_shown(text)}")
+        return value
+    return integer
+
+
+def float_arg(low: float, high: float):
+    """An argparse type: a finite number from `low` to `high` (never nan or inf)."""
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} 不是有效的数字") from None
+        if not low <= value <= high:  # false for nan, and for ±inf beyond the bounds
+            raise argparse.ArgumentTypeError(f"应为 {low:g} 至 {high:g} 之间的数字，实际为 {_shown(text)}")
+        return value
+    return number
+
+
+def date_arg(text: str) -> str:
+    """An argparse type: a date YYYY-MM-DD on the calendar and within the days a request may have (1900–2999, as
+    the runtime checks a request's own `date`); given back as text, as the commands take it."""
+    from .runtime.inputs import FIRST_DAY, LAST_DAY, date_range_problem, parse_date
+    day = parse_date(text.strip())
+    if day is None:
+        raise argparse.ArgumentTypeError(f"应为日期 YYYY-MM-DD，实际为 {_shown(text)}")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise argparse.ArgumentTypeError(date_range_problem(day))
+    return day.isoformat()
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
 def policy_arg(p) -> None:
     p.add_argument("--policy", default=DEFAULT_POLICY, help=f"政策目录（默认 {DEFAULT_POLICY}）")
 
@@ -432,7 +517,7 @@ def request_args(p, programs_help: str) -> None:
     p.add_argument("--bundle", help="用已编译的规则包评估")
     verify_key_arg(p)
     p.add_argument("--locality", help="地区代码或名称（覆盖请求中的 locality）")
-    p.add_argument("--date", help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
+    p.add_argument("--date", type=date_arg, help="评估日期 YYYY-MM-DD（覆盖请求中的 date）")
     p.add_argument("--programs", help=programs_help)
 
 
@@ -443,22 +528,25 @@ def verify_key_arg(p) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="policyc", description="山西省社会救助政策规则编译器（policy-as-code）",
-                     epilog="退出码：0 成功；1 政策有错误或案例未通过；2 用法或输入有误。")
+                     epilog="退出码：0 成功；1 政策有错误或案例未通过；2 用法或输入有误，或无法读取、写入文件或标准输出；"
+                            "130 被中断（Ctrl-C）；141 标准输出的读取方已关闭（如 | head），其余输出被丢弃。")
     parser.add_argument("--version", action="version", version=f"policyc {__version__}", help="显示版本号并退出")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="命令", metavar="命令",
                                 help="以下之一；policyc 命令 -h 显示该命令的用法")
 
     p = sub.add_parser("check", help="检查规则与参数，报告全部错误")
     policy_arg(p)
-    p.add_argument("--expiring", type=int, metavar="DAYS", help="另外警告将在 DAYS 天内停止适用的取值")
+    p.add_argument("--expiring", type=int_arg(0, MAX_EXPIRING), metavar="DAYS",
+                   help=f"另外警告将在 DAYS 天内停止适用的取值（0 至 {MAX_EXPIRING}）")
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help=DIAGNOSTICS_FORMAT_HELP)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("build", help="编译规则包与生成文件到 generated/")
     policy_arg(p)
-    p.add_argument("--out", default="generated", help="输出目录（默认 generated）")
-    p.add_argument("--check", action="store_true", help="只检查生成文件是否最新，不写入")
+    p.add_argument("--out", default="generated",
+                   help="输出目录（默认 generated）：全部生成文件都在其中，构建一步替换整个目录，删除其中不是生成的文件")
+    p.add_argument("--check", action="store_true", help="只检查生成文件是否最新、有无多余文件，不写入")
     p.add_argument("-v", "--verbose", action="store_true", help="逐个列出已更新的生成文件")
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help=DIAGNOSTICS_FORMAT_HELP)
@@ -507,7 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="解释一个家庭的决定：每项结果的推导，以及改变哪一项事实会改变结果")
     request_args(p, "只解释这些程序，逗号分隔，如 dibao,tekun")
     p.add_argument("--format", choices=("text", "json"), default="text", help="text：中文推导树（默认）；json：决定及其 explanation")
-    p.add_argument("--depth", type=int, default=6, help="推导树显示的层数（默认 6；JSON 总是完整的）")
+    p.add_argument("--depth", type=int_arg(1, 1000), default=6, help="推导树显示的层数（1 至 1000，默认 6；JSON 总是完整的）")
     p.add_argument("request", help="请求 JSON 文件，- 表示标准输入")
     p.set_defaults(func=cmd_explain)
 
@@ -516,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", help="从已编译的规则包读取")
     verify_key_arg(p)
     p.add_argument("--locality", required=True, help="地区代码或名称，如 140100 或 太原市")
-    p.add_argument("--date", required=True, help="日期 YYYY-MM-DD：列出当日适用的取值")
+    p.add_argument("--date", type=date_arg, required=True, help="日期 YYYY-MM-DD：列出当日适用的取值")
     p.set_defaults(func=cmd_params)
 
     # commands that live beside the parts they drive (each module registers its own subcommands)
@@ -596,13 +684,17 @@ _WRITERS = {"write_text", "write_bytes", "mkdir", "makedirs", "touch", "replace"
 def _os_error(err: OSError) -> str:
     """`无法读取 <file>：<原因>` or `无法写入 …`: whether it was a write is read off the failing calls."""
     from .runtime.errtext import os_message, os_verb
-    verb = os_verb(err)
+    verb = "写入" if getattr(err, "filename2", None) is not None else os_verb(err)  # a rename: always a write
     tb = err.__traceback__
     while tb is not None:
         frame = tb.tb_frame
         mode = frame.f_locals.get("mode") if frame.f_code.co_name == "open" else None
         if frame.f_code.co_name in _WRITERS or (isinstance(mode, str) and set(mode) & set("wax+")):
             verb = "写入"
+            if err.filename is None:  # a failed write() names no file; the writer's own path does (a full disk)
+                path = frame.f_locals.get("self", frame.f_locals.get("path"))
+                if isinstance(path, (str, os.PathLike)):
+                    err.filename = os.fspath(path)
         tb = tb.tb_next
     return os_message(err, verb)
 
@@ -630,30 +722,64 @@ def _input_error(err: Exception) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _console_safe()
-    args = build_parser().parse_args(argv)
+    """Run one command; return its exit code (it never raises SystemExit: `--help`, `--version` and a usage error
+    return 0 or 2). The error policy — nothing a user can cause ends in a traceback (README, "Exit codes"):
+
+    - a usage error, a bad input, a file that cannot be read or written (`policyc: 无法读取/写入 <文件>：<原因>`),
+      and standard output that cannot be written (closed, a full disk: `policyc: 无法写入 标准输出：…`): 2;
+    - standard output's reader went away (`policyc … | head`): the rest of the output is dropped quietly, 141;
+    - Ctrl-C: `policyc: 已中断`, 130 (policyc/entry.py covers the start-up, before this module is imported);
+    - standard error is best effort: a message it cannot take is dropped, and the exit code stays the command's.
+
+    Output still buffered is written before returning, under this policy, not at interpreter exit (where a failure
+    would print `Exception ignored … BrokenPipeError`)."""
+    saved = sys.stdin, sys.stdout, sys.stderr
     try:
+        try:
+            _console_safe()
+            _std_streams()
+            code = _run(argv)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except KeyboardInterrupt:
+            _flush_quietly()
+            try:  # stderr is None before _std_streams when descriptor 2 is closed (and print would use stdout)
+                if sys.stderr is not None:
+                    print("policyc: 已中断", file=sys.stderr)
+            except (OSError, ValueError):
+                pass
+            code = EXIT_INTERRUPTED
+        except OSError as err:
+            code = _os_failure(err)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
+    """Parse and run a command, its known failures reported in Chinese; OSError and KeyboardInterrupt are left to
+    `main`."""
+    try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
+    except SystemExit as stop:  # argparse after --help, --version or a usage error (its message written already)
+        return _exit_code(stop.code)
     except UsageError as err:
         print(f"policyc: {err}", file=sys.stderr)
         return EXIT_USAGE
     except Exit as stop:
         return stop.code
-    except KeyboardInterrupt:
-        return 130
     except ModuleNotFoundError as err:  # a lean install (the runtime only) asked for a part it does not have
         extra = _EXTRAS.get((err.name or "").split(".")[0])
         if extra is None:
             raise
         print(f"policyc: 此命令需要未安装的组件 {err.name}：请安装 pip install 'policyc[{extra}]'", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # output piped into `head` and the like
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    except OSError as err:  # a missing or unreadable input, an unwritable output: the user's to fix, no traceback
-        print(f"policyc: {_os_error(err)}", file=sys.stderr)
-        return EXIT_USAGE
+    except OSError:
+        raise
     except Exception as err:  # a bundle or runtime fault that is not the user's doing in policy files
+        if _interrupted(err):
+            raise KeyboardInterrupt from err
         from .runtime import RuntimeFault
         if isinstance(err, RuntimeFault):
             print(f"policyc: [{err.code}] {err}", file=sys.stderr)
@@ -663,3 +789,201 @@ def main(argv: list[str] | None = None) -> int:
             print(f"policyc: {problem}", file=sys.stderr)
             return EXIT_USAGE
         raise
+
+
+def _interrupted(err: Exception) -> bool:
+    """Ctrl-C that a library turned into an exception of its own (DuckDB stops its query and raises `RuntimeError:
+    Query interrupted` or InterruptException): the entry point saw the SIGINT, or the exception says so."""
+    entry = sys.modules.get("policyc.entry")
+    if entry is not None and getattr(entry, "interrupted", False):
+        return True
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(err, getattr(duckdb, "InterruptException", ()))
+
+
+def _exit_code(code) -> int:
+    """SystemExit's code as an exit code: None is 0; a message (sys.exit("…")) is written and gives 1."""
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return EXIT_POLICY
+
+
+def _os_failure(err: OSError) -> int:
+    """The exit code for an OSError that reached `main`, after saying what failed."""
+    if getattr(err, "policyc_stream", None) is None:  # a file: a missing or unreadable input, an unwritable output
+        print(f"policyc: {_os_error(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    _discard_stdout()
+    if err.errno == errno.EPIPE:  # the reader went away: nothing to report, as `cat` would end
+        return EXIT_PIPE
+    reason = "已关闭" if err.errno == errno.EBADF else _os_reason(err)
+    print(f"policyc: 无法写入 标准输出：{reason}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _os_reason(err: OSError) -> str:
+    from .runtime.errtext import os_reason
+    return os_reason(err)
+
+
+def _flush_quietly() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        _discard_stdout()
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _discard_stdout() -> None:
+    discard = getattr(sys.stdout, "discard", None)
+    if discard is not None:
+        discard()
+
+
+def _std_streams() -> None:
+    """sys.stdout and sys.stderr for the command (see `main`): standard output whose write errors are marked as
+    its own, standard error that drops what it cannot write. A standard stream that was closed when Python
+    started (`>&-`; Python sets it to None) gets /dev/null on its descriptor, so that no file opened later takes
+    descriptor 0, 1 or 2, where a child process or a stray write would find it; reading or writing it is then an
+    error that names it (`无法写入 标准输出：已关闭`)."""
+    for fd, name, label in ((0, "stdin", "标准输入"), (1, "stdout", "标准输出"), (2, "stderr", "标准错误")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+            except OSError:
+                pass
+        setattr(sys, name, _Closed(label))
+    sys.stdout = _Stdout(sys.stdout)
+    sys.stderr = _Stderr(sys.stderr)
+
+
+class _Stdout:
+    """sys.stdout while a command runs: an OSError in writing it is marked (`policyc_stream`), so that `main`
+    reports standard output, not a file, and writes the rest of the output, once it has failed, to /dev/null.
+    A failed write that its caller ignored (argparse does, printing --help) fails the next flush."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._failed: OSError | None = None
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            err.policyc_stream = "标准输出"
+            self._failed = err
+            raise
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        failed, self._failed = self._failed, None
+        try:
+            self._stream.flush()
+        except OSError as err:
+            err.policyc_stream = "标准输出"
+            raise
+        if failed is not None:
+            raise failed
+
+    def discard(self) -> None:
+        """Nothing more reaches the failed output: what is still buffered is dropped (and the interpreter, flushing
+        it at exit, finds /dev/null instead and stays silent)."""
+        _to_devnull(self._stream)
+
+    def __getattr__(self, name):  # encoding, isatty, fileno, buffer, reconfigure…
+        if name == "_stream":  # not set yet (a copy): no endless recursion
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+class _Stderr:
+    """sys.stderr while a command runs: best effort. Once a write fails (closed, a full disk, its reader gone),
+    this and every later message is dropped; the command goes on and keeps its exit code."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._lost = False
+
+    def write(self, text):
+        if not self._lost:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError):
+                self._lose()
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        if not self._lost:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._lose()
+
+    def _lose(self) -> None:
+        self._lost = True
+        _to_devnull(self._stream)
+
+    def __getattr__(self, name):
+        if name == "_stream":
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream) -> None:
+    """Point the process's own standard stream's descriptor at /dev/null and drop what it still buffers into it
+    (a stream that is not the process's own — a test's capture — is left alone)."""
+    if stream is not None and stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class _Closed(io.TextIOBase):
+    """A standard stream that was closed when policyc started: reading or writing it fails with EBADF."""
+
+    encoding = "utf-8"
+
+    def __init__(self, label: str):
+        super().__init__()
+        self._label = label
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def read(self, size=-1):
+        raise OSError(errno.EBADF, "已关闭", self._label)
+
+    def readline(self, size=-1):
+        raise OSError(errno.EBADF, "已关闭", self._label)
+
+    def write(self, text):
+        if not text:
+            return 0
+        raise OSError(errno.EBADF, "已关闭")

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from .testing import CaseResult, _referral_key, _same
+from .runtime import atomic
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _PLAIN_WORD = re.compile(r"[^\W\d][\w]*")  # ids and words (甲, household) that need no quotes
@@ -238,7 +239,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, path.stat().st_mode & 0o777)
-        os.replace(tmp, path)
+        atomic.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -87,7 +87,7 @@ REFUSED = [
      "E0317"),
     ("dsl-ident-breakout", dict(file=R, find=HOUSEHOLD_SIZE,
                                 replace=f"定义 家庭人口 (household_size{CODE})", at="定义 家庭人口 (household_size"),
-     "E0102"),
+     "E0107"),  # the payload's quote opens a text that does not end on its line
     ("dsl-ident-upper", dict(file=R, find=HOUSEHOLD_SIZE, replace="定义 家庭人口 (HouseholdSize)",
                              at="HouseholdSize"), "E0304"),
     ("dsl-output-keyword-segment", dict(file=R, find="(recheck.interval_months)", replace="(recheck.class)",
@@ -515,3 +515,267 @@ def test_any_line_ending_compiles_to_the_same_bundle(tmp_path, ending):
     assert not reporter.sorted()
     assert [p["id"] for p in got["ir"]["programs"]] == [p["id"] for p in want["ir"]["programs"]]
     assert got["ir"] == want["ir"] and got["parameters"] == want["parameters"]
+
+
+# ── 3. reading the policy directory (issue 15): links, special files, sizes, escapes, numbers ─────────────────
+# Every case runs `policyc check` in a subprocess (a hang is a timeout, not a stuck test run) and must exit 1 with
+# its code at its place (the file, and the line and column where the problem is written), with no traceback.
+SECRET = "TOPSECRET-ba5e64-hunter2"  # the contents of a file outside the policy directory
+
+
+def check_cli(policy: Path, fmt: str = "json", timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "policyc", "check", "--policy", str(policy), "--format", fmt],
+                          capture_output=True, text=True, cwd=policy.parent, timeout=timeout)
+
+
+def refused(proc: subprocess.CompletedProcess, code: str) -> list[dict]:
+    """The diagnostics of `code` in a `check --format json` run that failed as a policy error should."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    found = [d for d in json.loads(proc.stdout) if d["code"] == code]
+    assert found, out[-3000:]
+    return found
+
+
+def at(found: list[dict], file: str, line: int = 0, column: int = 0) -> None:
+    """One of the diagnostics is at file (relative to the policy directory), line and column (0: the file)."""
+    places = [(d["file"], d["line"], d["column"]) for d in found]
+    assert ("shanxi/" + file, line, column) in places, places
+
+
+def place(policy: Path, file: str, needle: str, offset: int = 0) -> tuple[int, int]:
+    """(line, column) of the first `needle` in a file of the policy directory, plus offset columns."""
+    for number, text in enumerate((policy / file).read_text(encoding="utf-8").split("\n"), start=1):
+        if needle in text:
+            return number, text.index(needle) + 1 + offset
+    raise AssertionError(f"{needle!r} not in {file}")
+
+
+def edit(policy: Path, file: str, find: str, replace: str) -> None:
+    path = policy / file
+    text = path.read_text(encoding="utf-8")
+    assert find in text, (file, find)
+    path.write_text(text.replace(find, replace, 1), encoding="utf-8")
+
+
+@pytest.fixture
+def shanxi(tmp_path) -> Path:
+    policy = tmp_path / "shanxi"
+    shutil.copytree(POLICY, policy)
+    return policy
+
+
+def test_a_link_out_of_the_policy_directory_is_refused_unread(shanxi):
+    """A rule file, a parameter file and the jurisdictions linked to a secrets file: each refused as a link, and the
+    secret appears in no output format (a rule file was parsed and its first line quoted in the diagnostic)."""
+    secret = shanxi.parent / "secrets.env"
+    secret.write_text(f"{SECRET}=1\n定义 甲 (a) = \"{SECRET}\"\n", encoding="utf-8")
+    (shanxi / "rules" / "x.policy").symlink_to(secret)
+    (shanxi / "parameters" / "x.yaml").symlink_to(secret)
+    (shanxi / "jurisdictions" / "counties.csv").unlink()
+    (shanxi / "jurisdictions" / "counties.csv").symlink_to(secret)
+    found = refused(check_cli(shanxi), "E0020")
+    for file in ("rules/x.policy", "parameters/x.yaml", "jurisdictions/counties.csv"):
+        at(found, file)
+    for fmt in ("text", "json", "github"):
+        proc = check_cli(shanxi, fmt)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert SECRET not in proc.stdout + proc.stderr and "secrets.env" not in proc.stdout + proc.stderr
+
+
+def test_a_link_to_dev_zero_is_refused(shanxi):
+    """`rules/x.policy` → /dev/zero took check to 5 GB in 5 s."""
+    (shanxi / "rules" / "x.policy").symlink_to("/dev/zero")
+    at(refused(check_cli(shanxi, timeout=60), "E0020"), "rules/x.policy")
+
+
+def test_a_folder_linking_out_of_the_directory_is_refused(shanxi):
+    """A folder of the directory that is a link elsewhere: every file found through it is outside."""
+    elsewhere = shanxi.parent / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "a.yaml").write_text(f"{SECRET}: [\n", encoding="utf-8")
+    shutil.rmtree(shanxi / "funding")
+    (shanxi / "funding").symlink_to(elsewhere, target_is_directory=True)
+    proc = check_cli(shanxi, "text")
+    assert SECRET not in proc.stdout + proc.stderr
+    at(refused(check_cli(shanxi), "E0020"), "funding/a.yaml")
+
+
+def test_a_link_inside_the_directory_is_read_under_its_own_name(shanxi):
+    """Allowed: a link to a regular file inside the policy directory is read as that file, and every diagnostic
+    about it names the link (here a number literal out of range, E0106)."""
+    (shanxi / "shared").mkdir()
+    (shanxi / "shared" / "extra.policy").write_text("定义 很大 (huge) = 10000000000000000 元\n", encoding="utf-8")
+    (shanxi / "rules" / "extra.policy").symlink_to(Path("..") / "shared" / "extra.policy")
+    at(refused(check_cli(shanxi), "E0106"), "rules/extra.policy", 1, 16)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_without_blocking(shanxi):
+    """A FIFO blocked check forever (reading waits for a writer): refused from its type, never opened to read."""
+    os.mkfifo(shanxi / "rules" / "x.policy")
+    os.mkfifo(shanxi / "cases" / "x.yaml")
+    (shanxi / "policy.yaml").unlink()
+    os.mkfifo(shanxi / "policy.yaml")
+    found = refused(check_cli(shanxi, timeout=60), "E0021")
+    for file in ("rules/x.policy", "cases/x.yaml", "policy.yaml"):
+        at(found, file)
+    assert all("命名管道" in d["message"] for d in found)
+    # and so does `policyc fmt --check`, which CI runs on the same directory
+    proc = subprocess.run([sys.executable, "-m", "policyc", "fmt", "--policy", str(shanxi), "--check"],
+                          capture_output=True, text=True, cwd=shanxi.parent, timeout=60)
+    assert proc.returncode == 1 and "E0021" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="no UNIX sockets here")
+def test_a_socket_is_refused(shanxi):
+    import socket
+    path = shanxi / "rules" / "s.policy"
+    if len(str(path).encode()) > 100:
+        pytest.skip("path too long for a UNIX socket")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        found = refused(check_cli(shanxi, timeout=60), "E0021")
+    at(found, "rules/s.policy")
+    assert "套接字" in found[0]["message"]
+
+
+def test_an_oversized_file_is_refused(shanxi):
+    from policyc.load.project import SOURCE_MAX
+    line = "# " + "x" * 97 + "\n"
+    (shanxi / "rules" / "big.policy").write_text(line * (SOURCE_MAX // len(line) + 1), encoding="utf-8")
+    at(refused(check_cli(shanxi), "E0022"), "rules/big.policy")
+
+
+def test_the_size_cap_is_exact(tmp_path):
+    """A file of SOURCE_MAX bytes is read, one byte more is not (whatever its size said, at most cap + 1 bytes
+    are read)."""
+    from policyc.load.project import SOURCE_MAX, read_source
+    path = tmp_path / "a.policy"
+    path.write_bytes(b"#" * SOURCE_MAX)
+    reporter = Reporter()
+    assert len(read_source(path, tmp_path, reporter)) == SOURCE_MAX and not reporter.items
+    path.write_bytes(b"#" * (SOURCE_MAX + 1))
+    assert read_source(path, tmp_path, reporter) is None and [d.code for d in reporter.items] == ["E0022"]
+
+
+# Escapes in "…": only \" and \\ are escapes; each other one is refused at its backslash, shown as written.
+ESCAPES = [
+    ("u-short", "\\u12", "E0105", "\\u12"),
+    ("u-valid-looking", "\\u4eba", "E0105", "\\u4eba"),
+    ("u-surrogate", "\\ud800", "E0105", "\\ud800"),
+    ("U-long", "\\U0001F600", "E0105", "\\U0001F600"),
+    ("N-unknown-name", "\\N{NO SUCH NAME}", "E0105", "\\N{NO SUCH NAME}"),
+    ("N-known-name", "\\N{LATIN SMALL LETTER A}", "E0105", "\\N{LATIN SMALL LETTER A}"),
+    ("x-bad", "\\xZZ", "E0105", "\\x"),
+    ("x-valid-looking", "\\x41", "E0105", "\\x41"),
+    ("octal-nul", "\\0", "E0105", "\\0"),
+    ("tab", "\\t", "E0105", "\\t"),
+]
+
+
+@pytest.mark.parametrize("escape,code,shown_as", [e[1:] for e in ESCAPES], ids=[e[0] for e in ESCAPES])
+def test_a_bad_escape_is_refused_at_the_escape(shanxi, escape, code, shown_as):
+    edit(shanxi, R, REASON, f'不成立时 "家庭财产{escape}状况不符合当地规定"')
+    line, col = place(shanxi, R, "不成立时 \"家庭财产", len("不成立时 \"家庭财产"))
+    found = refused(check_cli(shanxi), code)
+    at(found, R, line, col)
+    assert f"“{shown_as}”" in found[0]["message"], found[0]["message"]
+
+
+def test_an_escape_in_a_reason_placeholder_is_refused_at_the_escape(shanxi):
+    find = "不成立时 \"家庭人均月收入{人均月收入}元"
+    edit(shanxi, R, find, "不成立时 \"家庭人均月收入{人均月收入 + \\N{DIGIT ONE}}元")
+    line, col = place(shanxi, R, "\\N{DIGIT ONE}")
+    at(refused(check_cli(shanxi), "E0105"), R, line, col)
+
+
+@pytest.mark.parametrize("text", ['"家庭财产状况\\"', '"家庭财产状况不符合当地规定'], ids=["trailing-backslash",
+                                                                                      "unterminated"])
+def test_a_text_that_does_not_end_is_refused_at_its_quote(shanxi, text):
+    edit(shanxi, R, REASON, "不成立时 " + text)
+    line, col = place(shanxi, R, "不成立时 \"家庭财产状况", len("不成立时 "))
+    at(refused(check_cli(shanxi), "E0107"), R, line, col)
+
+
+def test_a_trailing_backslash_at_the_end_of_a_file_is_refused(shanxi):
+    (shanxi / "rules" / "zz.policy").write_bytes('定义 甲 (a) = "abc\\'.encode())
+    at(refused(check_cli(shanxi), "E0107"), "rules/zz.policy", 1, 12)
+
+
+# Numbers in YAML: |x| < 10^15 with at most 10 decimals, finite; refused at the value before any arithmetic.
+NUMBERS = [
+    ("exp-huge", "1e400"), ("exp-tiny", "1e-400"), ("float-exp-huge", "1.0e+400"), ("float-exp-tiny", "1.0e-400"),
+    ("inf", ".inf"), ("minus-inf", "-.Inf"), ("nan", ".nan"),
+    ("huge-integer", "1234567890123456789012345678901234567890"),
+    ("thousands-of-digits", "1" + "0" * 5000), ("ten-to-the-fifteen", "1000000000000000"),
+    ("eleven-decimals", "0.00000000001"),
+]
+
+
+@pytest.mark.parametrize("value", [v for _, v in NUMBERS], ids=[i for i, _ in NUMBERS])
+def test_a_parameter_value_out_of_range_is_refused_at_the_value(shanxi, value):
+    edit(shanxi, PD, "        value: 720\n", f"        value: {value}\n")
+    line, col = place(shanxi, PD, f"value: {value[:20]}", len("value: "))
+    found = refused(check_cli(shanxi), "E0018")
+    at(found, PD, line, col)
+    assert "10^15" in found[0]["message"] or "10 位" in found[0]["message"] or "有限" in found[0]["message"]
+
+
+@pytest.mark.parametrize("file,find,replace,needle", [
+    (PD, "    minimum: 0\n", "    minimum: 1.0e+400\n", "1.0e+400"),
+    ("localities/140105-xiaodian.yaml", "      value: 800\n", "      value: .nan\n", ".nan"),
+    ("funding/2024.yaml", "    special_fund_total: 5000000000\n", "    special_fund_total: 1e20\n", "1e20"),
+    ("cases/dibao.yaml", 'age: 40, monthly_income: "=城市低保标准 × 3 − 2000"', "age: 40, monthly_income: 1e-12",
+     "1e-12"),
+], ids=["minimum", "locality", "funding", "case-input"])
+def test_a_number_out_of_range_anywhere_in_yaml_is_refused_at_the_value(shanxi, file, find, replace, needle):
+    edit(shanxi, file, find, replace)
+    line, col = place(shanxi, file, needle)
+    at(refused(check_cli(shanxi), "E0018"), file, line, col)
+
+
+def test_numbers_at_the_bounds_are_read_exactly():
+    from decimal import Decimal
+    from policyc.load.yamlsrc import load_yaml
+    reporter = Reporter()
+    doc = load_yaml("f.yaml", "a: 999999999999999\nb: -0.0000000001\nc: 1.5e3\nd: 1_000\ne: '1e400'\n1e400: x\n",
+                    reporter)
+    assert not reporter.items
+    assert doc.data == {"a": 999999999999999, "b": Decimal("-1E-10"), "c": Decimal(1500), "d": 1000, "e": "1e400",
+                        "1e400": "x"}
+    assert str(doc.data["c"]) == "1500"
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("定义 很大 (huge) = 1000000000000000 元\n", "1000000000000000"),
+    ("定义 很细 (tiny) = 0.00000000001 倍\n", "0.00000000001"),
+    ("定义 很长 (long) = " + "9" * 5000 + "\n", "9999"),
+    ("记录 附加 (extra) {\n  等级 (grade): 整数 范围 1 至 99999999999999999999\n}\n", "99999999999999999999"),
+], ids=["integer-part", "decimals", "thousands-of-digits", "field-bounds"])
+def test_a_number_literal_out_of_range_is_refused_at_the_literal(shanxi, content, needle):
+    (shanxi / "rules" / "extra.policy").write_text(content, encoding="utf-8")
+    line, col = place(shanxi, "rules/extra.policy", needle)
+    at(refused(check_cli(shanxi), "E0106"), "rules/extra.policy", line, col)
+
+
+def test_a_relative_case_input_out_of_range_is_refused_at_the_number(shanxi):
+    file = "cases/dibao.yaml"
+    edit(shanxi, file, '"=城市低保标准 × 3 − 2000"', '"=城市低保标准 × 100000000000000000000"')
+    line, col = place(shanxi, file, "100000000000000000000")
+    found = refused(check_cli(shanxi), "E0606")
+    at(found, file, line, col)
+    assert "10^15" in found[0]["message"]
+
+
+def test_many_names_are_checked_in_linear_time(shanxi):
+    """The duplicate-name check compared each definition with every earlier one (quadratic: minutes for a few
+    ten thousand). 20,000 distinct definitions and one duplicate: the duplicate is found at its line, well
+    within a generous hang guard (no timing is asserted beyond it)."""
+    n = 20000
+    lines = [f"定义 名称{i} (name_{i}) = {i}" for i in range(n)] + ["定义 名称7 (name_again) = 7"]
+    (shanxi / "rules" / "many.policy").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    found = refused(check_cli(shanxi, timeout=600), "E0302")
+    at(found, "rules/many.policy", n + 1, 4)
+    assert "名称7" in found[0]["message"] and "many.policy:8" in found[0]["message"]

@@ -13,7 +13,7 @@ from policyc.check.constraints import effective
 from policyc.compiler import compile_policy
 from policyc.diagnostics import Reporter
 from policyc.emit.chinese import quantity
-from policyc.emit.outputs import outputs, stale_outputs, write_outputs
+from policyc.emit.outputs import outputs, write_tree
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def built(tmp_path_factory):
     policy = root / "shanxi"
     shutil.copytree(POLICY, policy)
     c = compile_policy(policy, Reporter())
-    write_outputs(outputs(c, root / "out", root / "schemas"))
+    write_tree(outputs(c, root / "out"), root / "out")
     return policy, root, c
 
 
@@ -33,10 +33,8 @@ def rebuild(built, tmp_path, edit) -> set[str]:
     policy, root, _ = built
     shutil.copytree(root, tmp_path / "b")
     edit(tmp_path / "b" / "shanxi")
-    files = outputs(compile_policy(tmp_path / "b" / "shanxi", Reporter()), tmp_path / "b" / "out",
-                    tmp_path / "b" / "schemas")
-    stale = stale_outputs(files)
-    write_outputs({p: files[p] for p in stale})
+    files = outputs(compile_policy(tmp_path / "b" / "shanxi", Reporter()), tmp_path / "b" / "out")
+    stale, _ = write_tree(files, tmp_path / "b" / "out")
     return {str(p.relative_to(tmp_path / "b")) for p in stale}
 
 

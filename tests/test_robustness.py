@@ -157,6 +157,15 @@ def test_a_key_given_twice_is_refused_not_last_wins(evaluator, tmp_path):
     assert proc.stdout == ""
 
 
+@pytest.mark.parametrize("programs", ["dibao", [None], [1], ["dibao", 2], 5, {"dibao": 1}])
+def test_a_program_selection_that_is_not_a_list_of_ids_is_an_input_error(evaluator, programs):
+    """Found by the fuzz suite: `programs=[1]` or `[None]` was a TypeError traceback, and "dibao" was read as the
+    programs d, i, b, a, o."""
+    with pytest.raises(InputError) as err:
+        evaluator.evaluate(request([member("A", 1000)]), programs=programs)
+    assert err.value.problems[0][0] == "programs" and "程序" in err.value.problems[0][1]
+
+
 def test_an_empty_program_selection_is_refused(evaluator, tmp_path):
     """`--programs ,` answered with an empty decision and exit 0 (issue 15)."""
     with pytest.raises(InputError):

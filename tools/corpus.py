@@ -5,6 +5,7 @@ neither breaks an entry nor makes docs/errors.md stale; refresh it (copy policie
 entries and the docs."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -39,6 +40,14 @@ def apply(entry: dict, policy: Path) -> tuple[Path, int | None]:
         elif "content_expr_depth" in entry:
             n = entry["content_expr_depth"]
             target.write_text("定义 很深 (deep) = " + "(1 + " * n + "1" + ")" * n + "\n", encoding="utf-8")
+        elif "content_size" in entry:  # a file of that many bytes: one comment line after another
+            line = "# " + "注" * 32 + "\n"
+            n = entry["content_size"]
+            target.write_bytes((line * (n // len(line.encode()) + 1)).encode()[:n])
+        elif "symlink" in entry:
+            target.symlink_to(entry["symlink"])
+        elif entry.get("fifo"):
+            os.mkfifo(target)
         else:
             target.write_text(entry["content"], encoding="utf-8")
         if entry["create"].endswith("/占位"):
@@ -139,7 +148,7 @@ def write_docs(examples: dict[str, str] | None = None) -> str:
             "| R0205 | 规则包内容的 sha256 与固定值（`sha256=`、`--sha256`）不符 | 要求的与实际的 sha256 |",
             "| R0206 | 配置的可信公钥无法读取，或不是 ed25519 公钥（例如误用了私钥） | 公钥文件 |",
             "| R0301 | 无法评估：该日期没有某参数的有效取值，或决策表“唯一”命中时多行同时满足 | 参数名称和日期 |",
-            "", "命令行的退出码：0 正常；1 政策文件有错误或案例失败；2 用法或输入有误（含上表的运行时错误）。`policyc verify` 验证失败时为 1，见 [签名](signing.md)。", ""]
+            "", "命令行的退出码：0 正常；1 政策文件有错误或案例失败；2 用法或输入有误（含上表的运行时错误），或无法读取、写入文件或标准输出（`policyc: 无法写入 标准输出：磁盘空间不足`）；130 被中断（Ctrl-C，`policyc: 已中断`）；141 标准输出的读取方已关闭（如 `| head`），其余输出被丢弃，不报错。`policyc verify` 验证失败时为 1，见 [签名](signing.md)；`policyc batch` 的行数对不上时为 3，见 [批量评估](batch.md)。", ""]
     return "\n".join(out)
 
 

@@ -10,9 +10,12 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from ..cli import EXIT_OK, UsageError, _evaluator, policy_arg, program_list, verify_key_arg
+from ..cli import EXIT_OK, UsageError, _evaluator, date_arg, int_arg, policy_arg, program_list, verify_key_arg
+from ..runtime import atomic
 
 EXIT_MISMATCH = 3  # the counts do not reconcile: a bug of policyc, never the data's fault
+MAX_CHUNK = 10_000_000  # rows per chunk: the whole of a chunk is in memory at once
+MAX_THREADS = 1024
 MAX_PRINTED = 40  # summary rows printed; the rest are in --summary FILE
 
 
@@ -56,8 +59,6 @@ def cmd_batch(args) -> int:
             locality = evaluator.resolve_locality(args.locality, "--locality")["code"]
         except InputError as err:
             raise UsageError(err.problems[0][1]) from None
-    if args.chunk < 1:
-        raise UsageError("--chunk 应为正整数（每批行数）")
     output = Path(args.output)
     rejects_path = Path(args.rejects) if args.rejects else output.with_name(output.stem + ".rejects.jsonl")
     if rejects_path.resolve() == output.resolve():
@@ -164,13 +165,12 @@ def _by_program(rows: list[dict]) -> list[dict]:
 
 
 def _write_summary(path: Path, summary, rows_in, decided, rejected, counts, elapsed, evaluator) -> None:
-    import os
     from ..runtime import jsonio
     body = {"bundle": evaluator.bundle_info, "input_rows": rows_in, "decided": decided, "rejected": rejected,
             "lanes": counts, "seconds": round(elapsed, 3), "by_program_and_locality": summary.rows()}
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(jsonio.dumps(body) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.replace(tmp, path)
 
 
 def register(sub) -> None:
@@ -182,13 +182,14 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, metavar="FILE", help="人口文件：.jsonl、.csv（每名成员一行）或 .parquet")
     p.add_argument("--output", required=True, metavar="FILE", help="决定文件：.jsonl、.csv 或 .parquet")
     p.add_argument("--rejects", metavar="FILE", help="拒绝记录文件：.jsonl 或 .csv（默认：输出文件名.rejects.jsonl）")
-    p.add_argument("--date", help="评估日期 YYYY-MM-DD（请求自带 date 时以请求为准）")
+    p.add_argument("--date", type=date_arg, help="评估日期 YYYY-MM-DD（请求自带 date 时以请求为准）")
     p.add_argument("--locality", help="地区代码或名称（请求自带 locality 时以请求为准）")
     p.add_argument("--programs", help="只评估这些程序（逗号分隔，如 dibao,tekun）")
     p.add_argument("--engine", choices=("duckdb", "spark", "python"), default="duckdb",
                    help="duckdb（默认，嵌入式列式引擎）、spark（集群，本地模式亦可）或 python（逐户运行时）")
     p.add_argument("--reasons", action="store_true", help="每个决定附上理由的规则编号")
     p.add_argument("--summary", metavar="FILE", help="把汇总（程序 × 地区）写入 JSON 文件")
-    p.add_argument("--chunk", type=int, default=32_768, help="每批行数（默认 32768）")
-    p.add_argument("--threads", type=int, default=None, help="DuckDB 线程数（默认 2）")
+    p.add_argument("--chunk", type=int_arg(1, MAX_CHUNK), default=32_768, help=f"每批行数（1 至 {MAX_CHUNK}，默认 32768）")
+    p.add_argument("--threads", type=int_arg(1, MAX_THREADS), default=None,
+                   help=f"DuckDB 线程数（1 至 {MAX_THREADS}，默认 2）")
     p.set_defaults(func=cmd_batch)

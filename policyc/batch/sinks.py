@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ..runtime import jsonio
+from ..runtime import atomic, jsonio
 from . import sqltypes as T
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -37,7 +37,7 @@ class _Staged:
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
     def commit(self) -> None:
-        os.replace(self.tmp, self.path)
+        atomic.replace(self.tmp, self.path)
 
     def discard(self) -> None:
         try:

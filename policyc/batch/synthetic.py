@@ -8,9 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-from ..cli import EXIT_OK, UsageError, _evaluator, policy_arg, verify_key_arg
+from ..cli import EXIT_OK, MAX_SEED, UsageError, _evaluator, date_arg, int_arg, policy_arg, verify_key_arg
+from ..runtime import atomic
 
 CHUNK = 50_000
+MAX_HOUSEHOLDS = 100_000_000  # a sane bound: more households than the province has, several times over
 
 
 def synthetic_requests(evaluator, n: int, seed: int, day: str, start: int = 0):
@@ -20,6 +22,9 @@ def synthetic_requests(evaluator, n: int, seed: int, day: str, start: int = 0):
 
     def anchors(code):
         values = evaluator.params_at(code, when)[0]
+        missing = [pid for pid in ANCHORS.values() if pid not in values]
+        if missing:  # a day before the policy's first values
+            raise UsageError(f"{code} 在 {day} 没有参数 {'、'.join(missing)} 的取值，无法按低保标准生成收入")
         return {area: values[pid] for area, pid in ANCHORS.items()}
     pop = synthetic_population(n, seed, jurisdictions=evaluator.bundle["jurisdictions"], modules=[evaluator.module],
                                anchors=anchors, date=day)
@@ -45,7 +50,7 @@ def write_synthetic(evaluator, n: int, seed: int, day: str, path: Path) -> None:
             _to_parquet(evaluator.module, text, path)
             text.unlink()
         else:
-            os.replace(text, path)
+            atomic.replace(text, path)
     finally:
         if text.exists():
             text.unlink()
@@ -65,7 +70,7 @@ def _to_parquet(module, source: Path, path: Path) -> None:
             f"FROM (SELECT j, json_transform(j, {_lit_text(structure)}) AS t FROM "
             f"read_json_objects({_lit_text(str(source))}, format='newline_delimited') AS r(j))) "
             f"TO {_lit_text(str(tmp))} (FORMAT PARQUET, COMPRESSION ZSTD)")
-        os.replace(tmp, path)
+        atomic.replace(tmp, path)
     finally:
         con.close()
         if tmp.exists():
@@ -74,12 +79,6 @@ def _to_parquet(module, source: Path, path: Path) -> None:
 
 def cmd_synthetic(args) -> int:
     evaluator = _evaluator(args)
-    if args.households < 1:
-        raise UsageError("--households 应为正整数")
-    try:
-        dt.date.fromisoformat(args.date)
-    except ValueError:
-        raise UsageError(f"--date 应为日期 YYYY-MM-DD，实际为 {args.date!r}") from None
     out = Path(args.out)
     if not out.parent.is_dir():
         raise UsageError(f"目录 {out.parent} 不存在")
@@ -93,8 +92,9 @@ def register(sub) -> None:
     policy_arg(p)
     p.add_argument("--bundle", help="按已编译的规则包生成（推荐）")
     verify_key_arg(p)
-    p.add_argument("--households", type=int, required=True, metavar="N", help="户数")
-    p.add_argument("--date", required=True, help="日期 YYYY-MM-DD：收入按当日各地低保标准生成")
-    p.add_argument("--seed", type=int, default=0, help="随机种子（默认 0）")
+    p.add_argument("--households", type=int_arg(1, MAX_HOUSEHOLDS), required=True, metavar="N",
+                   help=f"户数（1 至 {MAX_HOUSEHOLDS}）")
+    p.add_argument("--date", type=date_arg, required=True, help="日期 YYYY-MM-DD：收入按当日各地低保标准生成")
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0, help="随机种子（非负整数，默认 0）")
     p.add_argument("--out", required=True, metavar="FILE", help=".jsonl 或 .parquet")
     p.set_defaults(func=cmd_synthetic)

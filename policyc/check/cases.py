@@ -19,7 +19,8 @@ from .events import resolve_locality
 from .params import Param
 from .types import UNIT_TYPES
 from ..diagnostics import Reporter, Span
-from ..load.yamlsrc import Located
+from ..dsl.parser import literal_problem
+from ..load.yamlsrc import Located, number_problem
 
 INPUT_KEYS = ("household", "incident", "application")  # the parts of a case that are request facts
 _EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.DivisionByZero, decimal.InvalidOperation])
@@ -128,6 +129,9 @@ class _Parser:
         kind, tok, at, unit = self.toks[self.i]
         self.i += 1
         if kind == "number":
+            problem = literal_problem(tok)  # on the text, before it becomes a Decimal
+            if problem is not None:
+                raise Bad("E0606", at, problem=f"数字 {tok[:40]}{'…' if len(tok) > 40 else ''} 超出允许的范围：{problem}")
             value = Decimal(tok)
             if unit == "%":
                 return Quantity(_EXACT.divide(value, Decimal(100)), None)
@@ -262,7 +266,10 @@ def path_keys(path: str) -> list[str | int]:
 
 
 def _fit(q: Quantity, ftype: str | None) -> None:
-    """The computed value must suit the field it is written in: its unit, and fen or whole numbers."""
+    """The computed value must suit the field it is written in: its unit, and fen or whole numbers; and, as any
+    number a source writes, |x| < 10^15 with at most 10 decimals (load.yamlsrc.number_problem)."""
+    if number_problem(q.value.normalize(_WIDE)) is not None:  # 1140.000000000000 is 1140: trailing zeros aside
+        raise Bad("E0611", 0, value=q.value, what="绝对值小于 10^15、最多 10 位小数的数")
     if ftype is None:
         return
     if ftype not in UNIT_TYPES.values():

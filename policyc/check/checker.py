@@ -77,6 +77,7 @@ class Checker:
         self.globals: dict[str, Decl] = {}  # Chinese name -> decl, scope None
         self.scoped: dict[str, dict[str, Decl]] = {}  # record id -> Chinese name -> decl
         self.decls: list[Decl] = []
+        self.decl_by_id: dict[str, Decl] = {}  # the same, by id: every duplicate check is a lookup (linear in all)
         self.order: list[Definition] = []
         self.seen_spans: dict[str, str] = {}
         self.var_counter = 0
@@ -158,13 +159,15 @@ class Checker:
             if isinstance(item, ast.RecordDecl) and item.ident in self.records:
                 rec = self.records[item.ident]
                 seen: dict[str, str] = {}
+                names: set[str] = set()
                 for fd in item.fields:
                     if not self._ident_ok(fd.ident, fd.span):
                         continue
-                    if fd.ident in seen or any(f.name == fd.name for f in rec.fields):
+                    if fd.ident in seen or fd.name in names:
                         self.r.add("E0303", fd.span, ident=fd.ident, other=seen.get(fd.ident, item.name))
                         continue
                     seen[fd.ident] = str(fd.span)
+                    names.add(fd.name)
                     self.field_spans[(rec.id, fd.ident)] = fd.span
                     t = self.resolve_type(fd.type)
                     if t is None:
@@ -182,6 +185,8 @@ class Checker:
                 for req in item.requirements:
                     self._requirement(self.records[item.ident], req)
         # per-record declarations can only be bound once records are known
+        field_names = {rec.id: {f.name for f in rec.fields} for rec in self.records.values()}
+        field_ids = {rec.id: {f.id for f in rec.fields} for rec in self.records.values()}
         for d in self.decls:
             if d.node.target.scope is not None:
                 rec = self.record_by_name.get(d.node.target.scope)
@@ -191,15 +196,21 @@ class Checker:
                     continue
                 d.scope = rec.id
                 d.id = ".".join(filter(None, (d.program, rec.id, d.node.ident or d.node.target.name)))
-                if d.node.ident and rec.field(d.node.ident):
+                if d.node.ident and d.node.ident in field_ids[rec.id]:
                     self.r.add("E0313", d.node.target.span, ident=d.node.ident)
                     d.state = "failed"
                     continue
-                if d.node.target.name in [f.name for f in rec.fields]:
+                if d.node.target.name in field_names[rec.id]:
                     self.r.add("E0302", d.node.target.span, name=d.node.target.name, other=f"记录 {rec.name}")
                     d.state = "failed"
                     continue
                 self.scoped.setdefault(rec.id, {})[d.node.target.name] = d
+        self.decl_by_id = {}
+        for d in self.decls:  # per-record ids changed above: one may now be another's (an output's dotted id)
+            other = self.decl_by_id.setdefault(d.id, d)
+            if other is not d and d.state != "failed":
+                self.r.add("E0303", d.node.target.span, ident=d.node.ident or d.id, other=str(other.node.target.span))
+                d.state = "failed"
 
     def _collect_decl(self, node: ast.Decl, program: ast.ProgramDecl | None) -> None:
         what = {"rule": "规则", "explain": "说明", "output": "输出", "referral": "转介"}.get(node.kind)
@@ -216,8 +227,8 @@ class Checker:
         if node.target.scope:
             local = f"{node.target.scope}.{local}"
         did = f"{prefix}.{local}" if prefix else local
-        if any(d.id == did for d in self.decls):
-            other = next(d for d in self.decls if d.id == did)
+        other = self.decl_by_id.get(did)
+        if other is not None:
             self.r.add("E0303", node.target.span, ident=node.ident or did, other=str(other.node.target.span))
             return
         decl = Decl(node, did, program.ident if program else None, None)
@@ -228,6 +239,7 @@ class Checker:
             if node.kind not in ("output", "referral"):
                 self.globals[node.target.name] = decl
         self.decls.append(decl)
+        self.decl_by_id[did] = decl
         if program and program.ident in self.programs:
             self.programs[program.ident][1].append(decl)
 
@@ -274,11 +286,10 @@ class Checker:
                     if key is None or key.type != "text" or key.presence != "required":
                         self.r.add("E0314", d.node.target.span, record=self.records[d.scope].name)
             used: set[str] = set()
-            by_id = {d.id: d for d in self.decls}
             stack = list(outputs) + rules + referrals
             seen: set[str] = set()
             while stack:
-                cur = by_id[stack.pop()]
+                cur = self.decl_by_id[stack.pop()]
                 if cur.id in seen:
                     continue
                 seen.add(cur.id)
@@ -298,12 +309,11 @@ class Checker:
         for pid, (pnode, decls) in self.programs.items():
             stack = [d.id for d in decls if d.ir and d.node.kind in ("output", "referral")
                      or (d.ir and d.ir.reasons)]
-            by_id = {d.id: d for d in self.decls}
             while stack:
                 cur = stack.pop()
                 if cur not in reachable:
                     reachable.add(cur)
-                    stack.extend(by_id[cur].deps)
+                    stack.extend(self.decl_by_id[cur].deps)
         for d in self.decls:
             if d.ir is not None and d.id not in reachable:
                 self.r.add("W0302", d.node.target.span, name=d.node.target.name)
@@ -626,7 +636,7 @@ class Checker:
                 p = self.params[e.value]
                 notes.append(f"“{what}”是参数 {p.id}，单位 {p.unit or self.tn(p.type)}，定义于 {p.defined_at}")
             elif e.op == "def":
-                d = next(x for x in self.decls if x.id == e.value)
+                d = self.decl_by_id[e.value]
                 notes.append(f"“{what}”的类型是 {self.tn(e.type)}，定义于 {d.node.target.span}")
             elif e.op == "field":
                 notes.append(f"“{what}”是输入字段，类型 {self.tn(e.type)}")

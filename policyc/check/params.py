@@ -8,7 +8,7 @@ from typing import Any
 
 from ..diagnostics import Reporter
 from ..ir import Enum
-from ..load.yamlsrc import Located
+from ..load.yamlsrc import Located, number_problem
 from .articles import Articles
 from .types import UNIT_TYPES
 
@@ -112,6 +112,10 @@ def check_value(p: Param, value, span, reporter: Reporter, what: str = "") -> An
         return [[r["from"], r["value"]] for r in rows]
     if isinstance(value, str) or isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         reporter.add("E0204", span, id=pid, value=value, detail=f"应为以 {p.unit} 计的数字")
+        return None
+    problem = number_problem(value)  # the loader refuses such numbers; this keeps every Decimal below bounded
+    if problem is not None:
+        reporter.add("E0018", span, value=value, detail=problem)
         return None
     if p.type.startswith("money") and not _in_fen(value):
         reporter.add("E0204", span, id=pid, value=value, detail="金额最多两位小数（精确到分）")

@@ -317,6 +317,36 @@ class _Build(Transformer):
 
 _ESCAPE = re.compile(r"\\(.)")
 STRING_MAX = 500  # characters of a quoted text: a reason, a requirement's message, a citation
+# a number literal: at most 15 digits before the point (|x| < 10^15), at most 10 after (what a YAML source may write,
+# load.yamlsrc.NUMBER_DIGITS/NUMBER_DECIMALS), checked on its text before it becomes a Decimal
+NUMBER_DIGITS, NUMBER_DECIMALS = 15, 10
+
+
+def literal_problem(text: str) -> str | None:
+    """Why a number literal (digits, optionally a point and digits) is out of bounds, or None."""
+    whole, _, fraction = text.partition(".")
+    if len(whole.lstrip("0")) > NUMBER_DIGITS:
+        return f"绝对值应小于 10^{NUMBER_DIGITS}"
+    if len(fraction) > NUMBER_DECIMALS:
+        return f"小数超过 {NUMBER_DECIMALS} 位"
+    return None
+
+
+def _escape_shown(text: str, i: int) -> tuple[str, int]:
+    """The escape at text[i] (a backslash) as written, for E0105, and its width in the source: \\u12, \\N{…},
+    \\xZZ, or a backslash and one character (described when it is a control or invisible one)."""
+    ch = text[i + 1]
+    if ch in "uUx":
+        width = {"u": 4, "U": 8, "x": 2}[ch]
+        tail = text[i + 2:i + 2 + width]
+        tail = tail[:next((k for k, c in enumerate(tail) if c not in "0123456789abcdefABCDEF"), len(tail))]
+        return "\\" + ch + tail, 2 + len(tail)
+    if ch == "N" and text[i + 2:i + 3] == "{":
+        end = text.find("}", i + 3, i + 3 + 40)
+        if end > 0:
+            return "\\N{" + shown(text[i + 3:end], 40) + "}", end + 1 - i
+        return "\\N{" + shown(text[i + 3:i + 13], 10) + "…", 3
+    return "\\" + (describe_char(ch) if is_unsafe(ch) else ch), 2
 
 
 def _check_tokens(tree, path: str, reporter: Reporter, line_offset: int = 0, col_offset: int = 0) -> bool:
@@ -331,8 +361,14 @@ def _check_tokens(tree, path: str, reporter: Reporter, line_offset: int = 0, col
             col += col_offset
         return Span(path, line + line_offset, col, col + width if width else 0)
 
-    for tok in tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("NAME", "STRING")):
+    for tok in tree.scan_values(lambda v: isinstance(v, Token) and v.type in ("NAME", "STRING", "NUMBER")):
         text = str(tok)
+        if tok.type == "NUMBER":
+            problem = literal_problem(text)
+            if problem is not None:
+                reporter.add("E0106", at(tok, 0, len(text)), number=shown(text, 40), detail=problem)
+                ok = False
+            continue
         if tok.type == "NAME":
             problem = name_problem(text)
             if problem is not None:
@@ -342,8 +378,8 @@ def _check_tokens(tree, path: str, reporter: Reporter, line_offset: int = 0, col
         if text.startswith('"'):
             for m in _ESCAPE.finditer(text, 1, len(text) - 1):
                 if m.group(1) not in '"\\':
-                    escape = "\\" + (describe_char(m.group(1)) if is_unsafe(m.group(1)) else m.group(1))
-                    reporter.add("E0105", at(tok, m.start(), 2), escape=escape)
+                    escape, width = _escape_shown(text, m.start())
+                    reporter.add("E0105", at(tok, m.start(), width), escape=escape)
                     ok = False
         for i, ch in unsafe_chars(text):
             reporter.add("E0009", at(tok, i, 1), what="文字", char=describe_char(ch))
@@ -378,6 +414,9 @@ def _syntax_error(err: UnexpectedInput, path: str, text: str, reporter: Reporter
     span = Span(path, max(line, 0) + line_offset, max(col, 1))
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        if ch in ('"', "“"):  # a quote no string starts at: the text does not end on its line (or ends in \)
+            reporter.add("E0107", span)
+            return
         reporter.add("E0102", span, char=describe_char(ch) if ch and is_unsafe(ch) else ch)
     elif isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
         reporter.add("E0103", span, expected=_describe_expected(set(err.expected)))

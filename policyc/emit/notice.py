@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..check.types import unit_of
 from ..ir import strip_optional
-from ..runtime import notice_block
+from ..runtime import atomic, notice_block
 from .chinese import date_text, number, quantity
 
 TITLE = "社会救助评估告知书"
@@ -509,7 +509,7 @@ def pdf(html: str, out: Path, timeout: int = 120) -> Path:
             tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] if stderr else []
             raise PdfError("Chromium 没有生成 PDF" + (f"（退出码 {proc.returncode}：{tail[0][:200]}）" if tail else
                                                     f"（退出码 {proc.returncode}）"))
-        os.replace(tmp, out)
+        atomic.replace(tmp, out)
         return out
     finally:
         if os.path.exists(tmp):

@@ -16,7 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..runtime import jsonio
+from ..runtime import atomic, jsonio
 from ..runtime.bundle import read_verified
 from ..runtime.errors import BundleError
 from ..runtime.errtext import os_reason
@@ -126,7 +126,7 @@ def write_atomically(files: dict[Path, tuple[bytes, int]]) -> None:
                 os.fsync(fh.fileno())
         for tmp, path in staged:
             current = path
-            os.replace(tmp, path)
+            atomic.replace(tmp, path)
     except OSError as err:
         for tmp, _ in staged:
             try:

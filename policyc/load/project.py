@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,25 +61,116 @@ _BASE: list[Path] = [Path.cwd()]
 
 
 def display_path(path: Path) -> str:
-    """Paths in diagnostics and bundles: relative to the project root, so builds do not depend on the cwd."""
+    """Paths in diagnostics and bundles: relative to the project root, so builds do not depend on the cwd. The
+    folders are resolved, the file's own name is kept: a symbolic link is shown as itself, never as its target."""
+    path = Path(path)
     try:
-        rel = os.path.relpath(Path(path).resolve(), _BASE[0])
-    except ValueError:
+        rel = os.path.relpath(path.parent.resolve() / path.name, _BASE[0])
+    except (ValueError, OSError, RuntimeError):
         return str(path)
     return str(path) if rel.startswith("..") else rel
 
 
-def _read(path: Path, reporter: Reporter, hasher) -> str | None:
+# Reading the policy directory, which a pull request controls (docs/security.md, "Policy sources"): only regular
+# files inside the directory (a symbolic link may point to one; a link leaving the directory, e.g. to a secrets
+# file a diagnostic would quote, is refused, E0020), never a FIFO, device or socket (/dev/zero would fill the
+# memory, a FIFO block forever, E0021), and at most SOURCE_MAX bytes (E0022): checked with lstat/stat before
+# opening, opened without blocking and without following a link put there since, checked again with fstat, and
+# read up to SOURCE_MAX + 1 bytes whatever the size said.
+SOURCE_MAX = 4 * 1024 * 1024  # bytes of one source file; the largest shipped one has ~64 KB
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+               | getattr(os, "O_NONBLOCK", 0))
+_SPECIAL = ((stat.S_ISFIFO, "命名管道（FIFO）"), (stat.S_ISCHR, "字符设备"), (stat.S_ISBLK, "块设备"),
+            (stat.S_ISSOCK, "套接字"))
+
+
+def _special(mode: int) -> str:
+    return next((kind for test, kind in _SPECIAL if test(mode)), "特殊文件")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether path, every link and `..` followed, is root or below it."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    try:
+        return os.path.commonpath([real, top]) == top
+    except ValueError:  # another drive
+        return False
+
+
+def _as_found(path: Path, root: Path) -> str:
+    """A path below root as it was found there, no link followed: where a file refused for leaving the
+    directory is shown (display_path would show where a linked folder leads)."""
+    try:
+        return os.path.join(display_path(root), str(Path(path).relative_to(root)))
+    except ValueError:
+        return display_path(path)
+
+
+def _read_bytes(path: Path, root: Path | None, reporter: Reporter) -> bytes | None:
+    """The bytes of a source file, or None after reporting why it is not read (the reasons above). Without a
+    root (a file named on the command line) links may lead anywhere; everything else is checked."""
+    where = Span(display_path(path))
+    try:
+        st = os.lstat(path)
+        flags = _OPEN_FLAGS
+        if stat.S_ISLNK(st.st_mode):
+            if root is not None and not _inside(path, root):
+                reporter.add("E0020", Span(_as_found(path, root)))
+                return None
+            st = os.stat(path)  # what it points to, inside the directory
+        else:
+            flags |= getattr(os, "O_NOFOLLOW", 0)  # a link put in its place since: ELOOP, not followed
+            # a folder of the directory (rules/) may be a link leading out of it
+            if root is not None and not _inside(path, root):
+                reporter.add("E0020", Span(_as_found(path, root)))
+                return None
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(st.st_mode):
+            reporter.add("E0021", where, kind=_special(st.st_mode))
+            return None
+        if st.st_size > SOURCE_MAX:
+            reporter.add("E0022", where, limit=_size(SOURCE_MAX))
+            return None
+        fd = os.open(path, flags)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # replaced between the checks and the opening
+                reporter.add("E0021", where, kind=_special(st.st_mode))
+                return None
+            chunks, size = [], 0
+            while size <= SOURCE_MAX:
+                chunk = os.read(fd, min(1 << 20, SOURCE_MAX + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        reporter.add("E0005", where, problem=os_reason(err))
+        return None
+    if size > SOURCE_MAX:  # grew after the size was read
+        reporter.add("E0022", where, limit=_size(SOURCE_MAX))
+        return None
+    return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n} 字节"
+
+
+def read_source(path: Path, root: Path | None, reporter: Reporter, hasher=None) -> str | None:
+    """A source file's text (any line ending read as \\n), or None after reporting why it cannot be used."""
     bad = next(unsafe_chars(path.name), None)
     if bad is not None:  # the name is shown in diagnostics and written into the bundle (defined_at)
         reporter.add("E0009", Span(shown(display_path(path))), what="文件名", char=describe_char(bad[1]))
         return None
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        reporter.add("E0005", Span(display_path(path)), problem=os_reason(err))
+    raw = _read_bytes(path, root, reporter)
+    if raw is None:
         return None
-    hasher.update(path.name.encode() + b"\0" + raw + b"\0")
+    if hasher is not None:
+        hasher.update(path.name.encode() + b"\0" + raw + b"\0")
     try:
         # every line ending means a line ending: a file saved with CR alone (an old Mac editor, a web form) would
         # otherwise be one line, and a rule file one comment — gone without an error
@@ -87,8 +180,8 @@ def _read(path: Path, reporter: Reporter, hasher) -> str | None:
         return None
 
 
-def _yaml(path: Path, schema: str, reporter: Reporter, hasher) -> Located | None:
-    text = _read(path, reporter, hasher)
+def _yaml(path: Path, root: Path, schema: str, reporter: Reporter, hasher) -> Located | None:
+    text = read_source(path, root, reporter, hasher)
     if text is None:
         return None
     doc = load_yaml(display_path(path), text, reporter)
@@ -107,7 +200,7 @@ def _jurisdictions(root: Path, province_code: str, reporter: Reporter, hasher) -
     cities: dict[str, Jurisdiction] = {}
     for fname, level in (("cities.csv", "city"), ("counties.csv", "county")):
         path = root / "jurisdictions" / fname
-        text = _read(path, reporter, hasher)
+        text = read_source(path, root, reporter, hasher)
         if text is None or not scan_source(display_path(path), text, reporter):
             break  # without the cities, every county would be reported as well
         try:
@@ -142,22 +235,22 @@ def load(root: Path, reporter: Reporter) -> Sources:
     """Read everything below root; every problem is reported, and PolicyError raised if anything failed."""
     root = Path(root)
     _BASE[0] = project_root(root)
-    if not (root / "policy.yaml").is_file():
+    if not os.path.lexists(root / "policy.yaml"):  # anything else there is read, or refused, by read_source
         reporter.add("E0007", None, path=display_path(root))
         raise PolicyError()
     hasher = hashlib.sha256()
-    manifest = _yaml(root / "policy.yaml", "policy.schema.json", reporter, hasher)
+    manifest = _yaml(root / "policy.yaml", root, "policy.schema.json", reporter, hasher)
     province = manifest.data["jurisdiction"] if manifest else "140000"
     jurisdictions = _jurisdictions(root, province, reporter, hasher)
-    params = [_yaml(p, "parameters.schema.json", reporter, hasher)
+    params = [_yaml(p, root, "parameters.schema.json", reporter, hasher)
               for p in sorted((root / "parameters").glob("*.yaml"))]
     rules = []
     for path in sorted((root / "rules").glob("*.policy")):
-        text = _read(path, reporter, hasher)
+        text = read_source(path, root, reporter, hasher)
         if text is not None:
             rules.append(parse_file(display_path(path), text, reporter))
     def docs(folder: str, schema: str) -> list[Located]:
-        return [_yaml(p, schema, reporter, hasher) for p in sorted((root / folder).glob("*.yaml"))]
+        return [_yaml(p, root, schema, reporter, hasher) for p in sorted((root / folder).glob("*.yaml"))]
 
     cases = docs("cases", "cases.schema.json")
     events = docs("events", "events.schema.json")

@@ -1,12 +1,16 @@
 """YAML that remembers where every value was written, with exact numbers and no surprises.
 
-Numbers become int or Decimal (from the digits as written, never through float); dates stay ISO strings
-(the schemas check their form); anchors and aliases are refused, so no document can expand beyond its text.
+Numbers become int or Decimal (from the digits as written, never through float), and only within bounds checked
+before any arithmetic: |x| < 10^15 with at most 10 decimals (NUMBER_DIGITS, NUMBER_DECIMALS), else E0018 at the
+value — as are .inf and .nan, and 1e400 (a plain scalar in exponent form is a number, as in YAML 1.2); dates stay
+ISO strings (the schemas check their form); anchors and aliases are refused, so no document can expand beyond its
+text.
 Characters outside the closed alphabet of policyc.names are refused (E0009) wherever they are written, and in
 every key and text value however they were written (escapes such as "\u202e" or "\0", block scalars' line breaks).
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 import yaml
@@ -46,25 +50,80 @@ def _span(file: str, mark) -> Span:
     return Span(file, mark.line + 1, mark.column + 1)
 
 
-def _scalar(node: yaml.ScalarNode):
+# Every number of a source: |x| < 10^15 (the runtime's bound on request numbers; batch SQL types a number of scale s
+# as DECIMAL(18+s, s)) with at most 10 decimals (batch SQL multiplies exactly up to 20 decimals in all)
+NUMBER_DIGITS = 15
+NUMBER_DECIMALS = 10
+_EXPONENT_FORM = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+")  # 1e400: YAML 1.2 float
+
+
+class OutOfRange:
+    """A number a source wrote that is not used: the text as written and why (E0018)."""
+
+    def __init__(self, text: str, detail: str):
+        self.text, self.detail = text, detail
+
+
+def number_problem(value: Decimal | int) -> str | None:
+    """Why a number read from a source is out of the bounds above, or None. Cheap for any Decimal: only its
+    exponent and digit count are looked at, no arithmetic is done."""
+    if isinstance(value, int):
+        return None if -10**NUMBER_DIGITS < value < 10**NUMBER_DIGITS else f"绝对值应小于 10^{NUMBER_DIGITS}"
+    if not value.is_finite():
+        return "不是有限的数（不能写 .inf、.nan）"
+    exponent = value.as_tuple().exponent
+    if exponent < -NUMBER_DECIMALS:
+        return f"小数超过 {NUMBER_DECIMALS} 位"
+    if value and value.adjusted() >= NUMBER_DIGITS:
+        return f"绝对值应小于 10^{NUMBER_DIGITS}"
+    return None
+
+
+def _number(text: str, tag: str):
+    """An int or Decimal from a scalar's text, an OutOfRange, or the text itself when it is no number."""
+    digits = text.replace("_", "")
+    if len(digits) > 4 * NUMBER_DIGITS:  # long before any conversion: 10^5000 is refused by its length
+        return OutOfRange(text, f"写了 {len(digits)} 个字符，而绝对值应小于 10^{NUMBER_DIGITS}、"
+                                f"最多 {NUMBER_DECIMALS} 位小数")
+    value: int | Decimal
+    if digits.lstrip("+-").lower() in (".inf", ".nan"):
+        return OutOfRange(text, "不是有限的数（不能写 .inf、.nan）")
+    if tag == "tag:yaml.org,2002:int":
+        for base in (10, 0):
+            try:
+                value = int(digits, base)
+                break
+            except ValueError:
+                pass
+        else:
+            return text
+    else:
+        try:
+            value = Decimal(digits)
+        except InvalidOperation:
+            return text
+    problem = number_problem(value)
+    if problem is not None:
+        return OutOfRange(text, problem)
+    if isinstance(value, Decimal) and value.as_tuple().exponent > 0:
+        value = value.quantize(Decimal(1))  # 1.5e3 is 1500, not 1.5E+3 (bounded above: exact)
+    return value
+
+
+def _scalar(node: yaml.ScalarNode, key: bool = False):
     tag, text = node.tag, node.value
     if tag == "tag:yaml.org,2002:null":
         return None
     if tag == "tag:yaml.org,2002:bool":
         return text.lower() in ("true", "yes", "on")
-    if tag == "tag:yaml.org,2002:int":
-        for base in (10, 0):
-            try:
-                return int(text.replace("_", ""), base)
-            except ValueError:
-                pass
-        return text
-    if tag == "tag:yaml.org,2002:float":
-        try:
-            value = Decimal(text.replace("_", ""))
-        except InvalidOperation:
-            return text
-        return value if value.is_finite() else text
+    if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+        value = _number(text, tag)
+        if key and isinstance(value, OutOfRange):
+            return text  # a key is a name, not a quantity: only its spelling matters
+        return value
+    if (not key and tag == "tag:yaml.org,2002:str" and not node.style and len(text) <= 200  # plain: None or ""
+            and _EXPONENT_FORM.fullmatch(text)):
+        return _number(text, "tag:yaml.org,2002:float")
     # str and timestamps stay text (the schemas check date formats); unsafe characters are reported by load_yaml
     return text
 
@@ -141,7 +200,7 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
         if isinstance(n, yaml.MappingNode):
             out = {}
             for k, v in n.value:
-                key = _scalar(k) if isinstance(k, yaml.ScalarNode) else None
+                key = _scalar(k, key=True) if isinstance(k, yaml.ScalarNode) else None
                 if not isinstance(key, (str, int)) or isinstance(key, bool):
                     problems.append((_span(file, k.start_mark), "E0003", {}))
                     continue
@@ -156,6 +215,9 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
         if isinstance(n, yaml.SequenceNode):
             return [build(v, path + (i,)) for i, v in enumerate(n.value)]
         value = _scalar(n)
+        if isinstance(value, OutOfRange):
+            problems.append((spans[path], "E0018", {"value": shown(value.text, 40), "detail": value.detail}))
+            return None
         if isinstance(value, str) and _unsafe(value):
             problems.append((spans[path], "E0009", {"what": "文字", "char": _unsafe(value)}))
         elif isinstance(value, str) and len(value) > TEXT_MAX:
@@ -172,7 +234,7 @@ def load_yaml(file: str, text: str, reporter: Reporter) -> Located | None:
         return None
     for span, code, args in problems:
         reporter.add(code, span, **args)
-    if any(code in ("E0009", "E0016") for _, code, _ in problems):
+    if any(code in ("E0009", "E0016", "E0018") for _, code, _ in problems):
         return None  # nothing downstream may see such text
     return Located(file, data, spans)
 

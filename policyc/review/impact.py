@@ -83,6 +83,7 @@ def run_impact(base_loader, head_loader, *, population=None, synthetic: int | No
         processes = False  # the sides are forked (their loaders need not pickle); without fork, one process
     Side = ProcessSide if processes else LocalSide
     base = head = None
+    done = False
     try:
         base, head = Side(base_loader), Side(head_loader)
         base_bundle, head_bundle = base.bundle, head.bundle
@@ -93,11 +94,12 @@ def run_impact(base_loader, head_loader, *, population=None, synthetic: int | No
         report["timings"] = {k: round(v, 3) for k, v in timings.items()}
         report["timings"]["cpu"] = {"base": base.call("stats"), "head": head.call("stats"),
                                     "main": {"total": time.process_time() - c0}}
+        done = True
         return report
     finally:
         for side in (base, head):
             if side is not None:
-                side.close()
+                side.close(wait=done)  # after an error or Ctrl-C, a side still computing is stopped at once
 
 
 def free_cores() -> float:

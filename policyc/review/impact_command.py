@@ -6,7 +6,9 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ..cli import EXIT_OK, EXIT_POLICY, UsageError, _out
+from ..cli import EXIT_OK, EXIT_POLICY, MAX_SEED, UsageError, _out, date_arg, int_arg
+
+MAX_SYNTHETIC = 10_000_000  # households, all held in memory by both sides
 
 
 def cmd_impact(args) -> int:
@@ -15,8 +17,6 @@ def cmd_impact(args) -> int:
     from .impact_sides import SideError
     from .population import PopulationError
     from .versions import load_version
-    if args.synthetic is not None and args.synthetic < 1:
-        raise UsageError("--synthetic 应为正整数（户数）")
     if args.population and not Path(args.population).is_file():
         raise UsageError(f"人口文件 {args.population} 不存在")
     jobs = "auto" if args.jobs == "auto" else int(args.jobs) > 1
@@ -56,9 +56,11 @@ def register(sub) -> None:
     p.add_argument("--head", metavar="HEAD", help="对比版本（同上；默认为工作区的 --policy 目录）")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--population", metavar="FILE", help="人口文件：.jsonl、.csv 或 .parquet，每行一个评估请求")
-    group.add_argument("--synthetic", type=int, metavar="N", help="合成 N 户山西人口（默认 1000 户）")
-    p.add_argument("--seed", type=int, default=0, help="合成人口的随机种子（默认 0）")
-    p.add_argument("--date", metavar="D", help="评估日期 YYYY-MM-DD（合成人口默认今天；人口文件默认各行自己的日期）")
+    group.add_argument("--synthetic", type=int_arg(1, MAX_SYNTHETIC), metavar="N",
+                       help=f"合成 N 户山西人口（1 至 {MAX_SYNTHETIC}，默认 1000 户）")
+    p.add_argument("--seed", type=int_arg(0, MAX_SEED), default=0, help="合成人口的随机种子（非负整数，默认 0）")
+    p.add_argument("--date", type=date_arg, metavar="D",
+                   help="评估日期 YYYY-MM-DD（合成人口默认今天；人口文件默认各行自己的日期）")
     p.add_argument("--locality", metavar="L", help="只统计该地区（含下辖地区）的家庭；合成人口只在该地区生成")
     p.add_argument("--format", choices=("text", "md", "json"), default="text",
                    help="text：中文文本（默认）；md：Markdown，用于合并请求；json：供程序读取")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import signal
 import time
 import traceback
 
@@ -150,7 +151,7 @@ class LocalSide:
             raise value
         return value
 
-    def close(self):
+    def close(self, wait: bool = True):
         pass
 
 
@@ -164,6 +165,9 @@ class SideError(Exception):
 
 
 def _serve(conn, loader) -> None:
+    # Ctrl-C reaches the whole process group: it is the parent's to handle (it stops its sides), not a traceback
+    # from each side's multiprocessing
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         w = _Worker(loader)
     except VersionError as err:
@@ -244,12 +248,15 @@ class ProcessSide:
             raise SideError(answer[1], answer[2])
         return answer[1]
 
-    def close(self):
-        try:
-            self._conn.send(("stop",))
-        except (OSError, BrokenPipeError):
-            pass
-        self._proc.join(timeout=5)
+    def close(self, wait: bool = True):
+        """Stop the process: asked to, once it has finished what it is doing (up to 5 seconds), or, `wait` False
+        (the run failed or was interrupted, and its work is not wanted), at once."""
+        if wait:
+            try:
+                self._conn.send(("stop",))
+            except (OSError, BrokenPipeError):
+                pass
+            self._proc.join(timeout=5)
         if self._proc.is_alive():
             self._proc.kill()
             self._proc.join()

@@ -1,5 +1,5 @@
 """A population of households for `policyc impact`: read from JSONL, CSV or Parquet, each row a request in the
-format of schemas/household.schema.json (docs/impact.md "人口文件"). Numbers are read exactly (Decimal, never
+format of generated/schemas/household.schema.json (docs/impact.md "人口文件"). Numbers are read exactly (Decimal, never
 float); every row keeps where it came from (file:line) so that errors, found here or by the runtime's request
 conversion, name the row and the JSON path."""
 from __future__ import annotations

@@ -29,8 +29,17 @@ if hasattr(errno, "EDQUOT"):
     OS_REASONS[errno.EDQUOT] = "超出磁盘配额"
 
 
+class NotRegularFile(OSError):
+    """An output path that names a device, a pipe or a socket: it is never replaced by a file (runtime/atomic.py)."""
+
+    def __init__(self, path: str):
+        super().__init__(errno.EPERM, "not a regular file", path)
+
+
 def os_reason(err: BaseException) -> str:
     """Why an OSError happened, in Chinese where the errno is a common one (else the system's own words)."""
+    if isinstance(err, NotRegularFile):
+        return "不是普通文件（设备、管道或套接字），不会被覆盖"
     if isinstance(err, UnicodeDecodeError):
         return "不是 UTF-8 编码的文本"
     code = getattr(err, "errno", None)

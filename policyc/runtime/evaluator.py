@@ -5,6 +5,7 @@ import bisect
 import datetime as _dt
 import decimal
 import re
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from . import jsonio, notice_block, values
 from .bundle import read_bundle, verify
 from .codegen_rules import RulesCodegen
 from .errors import BundleError, InputError, LocalityError, RuntimeFault
-from .inputs import HELPERS, MISSING, Collected, InputCodegen, render_path
+from .inputs import FIRST_DAY, HELPERS, LAST_DAY, MISSING, Collected, InputCodegen, date_range_problem, parse_date
+from .inputs import decimals, render_path, shown
 from .inputs import absent_value as absent
+from .lru import LRU, footprint
 from .partial import PartialEvaluator
 from .locality import LocalityIndex
 from .pysource import compile_audited
@@ -22,12 +25,86 @@ from .validate import MalformedBundle, check_bundle
 
 
 class _Frozen(dict):
-    """A trace entry shared by every decision made at the same place and date: read-only."""
+    """A trace entry as the parameter cache keeps it for every decision made at the same place and date: read-only.
+    Decisions get copies (`_copies`), never the entry itself: `plain` is the same entry as a plain dict (whose
+    .copy() is a fast clone), `nested` says which of its values hold dicts or lists and how to copy each."""
+
+    __slots__ = ("plain", "nested")
 
     def _refuse(self, *args, **kwargs):
         raise TypeError("trace entries are shared between decisions and cannot be changed; copy with dict(entry)")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+
+
+def _fresh(x):
+    """A JSON-shaped value copied through every dict and list, so that nothing in it is shared."""
+    t = type(x)
+    if t is dict or t is _Frozen:
+        return {k: _fresh(v) for k, v in x.items()}
+    if t is list or t is tuple:
+        return [_fresh(v) for v in x]
+    return x
+
+
+def _copier(value):
+    """How a value of a trace entry is copied for a decision: None when it cannot be changed (text, numbers,
+    dates, booleans), else the cheapest copy that leaves nothing shared."""
+    t = type(value)
+    if t is dict:
+        return dict.copy if all(type(v) not in (dict, list, tuple) for v in value.values()) else _fresh
+    if t is list:
+        return list.copy if all(type(v) not in (dict, list, tuple) for v in value) else _fresh
+    if t is tuple:
+        return _fresh
+    return None
+
+
+_PROVENANCE = (("provenance", dict.copy),)  # what nearly every trace entry nests: one flat dict
+
+
+def _template(item: dict) -> _Frozen:
+    entry = _Frozen(item)
+    entry.plain = dict(item)
+    nested = tuple((k, c) for k, v in item.items() if (c := _copier(v)) is not None)
+    entry.nested = _PROVENANCE if nested == _PROVENANCE else nested
+    return entry
+
+
+class _Trace(tuple):
+    """The trace entries of every parameter the programs read at a place and date, in parameter order (sorted
+    ids), with `by_id`: id → entry, so that a decision picks the ~20 it read without scanning all ~50."""
+
+    def __new__(cls, entries):
+        trace = super().__new__(cls, entries)
+        trace.by_id = {t["id"]: t for t in trace}
+        return trace
+
+    def read(self, used) -> list:
+        """The cached entries of the parameters in `used`, in trace order."""
+        by_id = self.by_id
+        return [by_id[pid] for pid in sorted(used) if pid in by_id]
+
+
+def _copies(entries) -> list[dict]:
+    """The decision's own copies of cached trace entries: new dicts, with new dicts and lists for their nested
+    values (provenance, event, a table's rows), so that a caller who edits or redacts one changes nothing else.
+    (Inline and without deepcopy: this runs for every decision, ~20 entries.)"""
+    out = []
+    append = out.append
+    for entry in entries:
+        copy = entry.plain.copy()
+        nested = entry.nested
+        if nested is _PROVENANCE:
+            copy["provenance"] = copy["provenance"].copy()
+        else:
+            for key, copier in nested:
+                copy[key] = copier(copy[key])
+        append(copy)
+    return out
+
+
+_sizeof = sys.getsizeof
 
 
 # Decisions never depend on the caller's decimal context: every evaluation runs in this one.
@@ -43,6 +120,26 @@ class EvaluationError(RuntimeFault):
     """The request is well-formed but cannot be decided (e.g. no parameter value on that date)."""
 
     code = "R0301"
+
+
+def _bounded(value, depth: int = 0) -> bool:
+    """Whether a parameter value given as an override (a number, text, or a table's rows) is within what the
+    runtime computes with: |x| < 10^18 with at most 12 decimals, text of at most 80 characters. Checked before
+    Decimal() or int() touch it (int(Decimal("1E+999999")) takes minutes)."""
+    t = type(value)
+    if t is bool or value is None:
+        return True
+    if t is int:
+        return -10**18 < value < 10**18
+    if t is float:
+        return value == value and abs(value) < 1e18
+    if t is Decimal:
+        return value.is_finite() and abs(value) < 10**18 and decimals(value) <= 12
+    if t is str:
+        return len(value) <= 80
+    if t in (list, tuple):
+        return depth < 2 and len(value) <= 1000 and all(_bounded(v, depth + 1) for v in value)
+    return False
 
 
 def _unique(conds, results, default):
@@ -75,12 +172,37 @@ def _runtime_value(ptype: str, value):
 
 
 class Evaluator:
-    """Compiled once from a bundle; `evaluate` is then cheap and thread-safe."""
+    """Compiled once from a bundle; `evaluate` is then cheap and thread-safe.
 
-    CACHE_LIMIT = 4096
+    Every decision `evaluate` and `explain` return is the caller's own: no dict or list in it is shared with the
+    evaluator or with another decision, so a caller may edit or redact it (e.g. drop `decision["bundle"]`) without
+    changing any later decision or `evaluate_json` text.
+
+    Caches (each an LRU bounded by entries and approximate bytes, `CACHE_LIMITS`; `cache_limits=` overrides any of
+    them per evaluator, `cache_stats()` reports them):
+    - "parameters": per (locality, date), every parameter's value and the trace entries of the values the programs
+      read — 16,384 entries, 64 MiB (an entry of the Shanxi bundle is ~4 KB: the trace entries themselves are made
+      once per timeline entry of the bundle and shared, `_templates`);
+    - "trace_json": `evaluate_json`'s trace text per (locality, date, values read), which depends on the programs
+      selected — 4,096 entries, 64 MiB (~16 KB each for the Shanxi bundle);
+    - "programs": the evaluator compiled for a selection of programs (`programs=`) — 128 selections (every subset
+      of 7 programs), 64 MiB (25–150 KB each for the Shanxi bundle); the one for all programs is kept apart and
+      never evicted.
+    A value larger than its cache's byte bound is computed and used but not kept. Sizes are estimates
+    (`lru.footprint`), within ~20 % of what tracemalloc measures for the Shanxi bundle.
+    """
+
+    CACHE_LIMITS = {"parameters": (16384, 64 << 20), "trace_json": (4096, 64 << 20), "programs": (128, 64 << 20)}
     signer: str | None = None  # the key id that verified the bundle, when loaded with keys (runtime.load)
 
-    def __init__(self, bundle: dict, verified: bool = False):
+    def __init__(self, bundle: dict, verified: bool = False, cache_limits: dict | None = None):
+        """cache_limits: {"parameters" | "trace_json" | "programs": (max_entries, max_bytes)} for this evaluator."""
+        limits = dict(self.CACHE_LIMITS)
+        for name, bound in (cache_limits or {}).items():
+            if name not in limits:
+                raise ValueError(f"没有名为 {name!r} 的缓存（可用：{'、'.join(limits)}）")
+            limits[name] = tuple(bound)
+        self._caches = {name: LRU(name, entries, size) for name, (entries, size) in limits.items()}
         if not verified:
             verify(bundle)
         check_bundle(bundle)  # before anything is generated from it: the hash alone proves nothing
@@ -108,8 +230,12 @@ class Evaluator:
                 vals = [_INHERIT if e.get("inherit") else None if e.get("end") else _runtime_value(p["type"], e["value"])
                         for e in entries]
                 self._timelines[(pid, code)] = (starts, vals, entries)
-        self._cache: dict = {}
-        self._trace_json: dict = {}
+        self._cache = self._caches["parameters"]
+        self._trace_json = self._caches["trace_json"]
+        # trace entries of the bundle's own timeline entries, made once: (parameter, id(entry)) → (entry, template).
+        # Bounded by the bundle (its entries live as long as the evaluator, so their ids are never reused); every
+        # (locality, date) of the parameter cache shares them, and decisions get copies (`_copies`).
+        self._templates: dict = {}
         self.events = sorted(bundle.get("events", []), key=lambda e: (e["from"], e["id"]))
         self._program_params = sorted({pid for prog in self.module.programs for pid in prog.parameters})
         rules = RulesCodegen(self.module)
@@ -120,7 +246,8 @@ class Evaluator:
                                   else names.get(code, code))
         self._evaluate = self._compile(self.rules_source, dict(self._rule_globals), "evaluate", "<policyc rules>")
         self.program_ids = [p.id for p in self.module.programs]
-        self._variants: dict = {None: (self._evaluate, self._program_params, None)}
+        self._all = (self._evaluate, self._program_params, None)
+        self._variants = self._caches["programs"]
         self._convert = self._compile(self.inputs_source, dict(HELPERS, locality=self._locality_input), "convert",
                                       "<policyc inputs>")
         self._has_requirements = any(r.requirements for r in self.module.records.values())
@@ -137,13 +264,21 @@ class Evaluator:
         return compile_audited(source, namespace, name, filename)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Evaluator":
-        return cls(read_bundle(path), verified=True)
+    def from_file(cls, path: str | Path, cache_limits: dict | None = None) -> "Evaluator":
+        return cls(read_bundle(path), verified=True, cache_limits=cache_limits)
+
+    def cache_stats(self) -> dict:
+        """Each cache's entries, approximate bytes, bounds, hits, misses and evictions."""
+        return {name: cache.stats() for name, cache in self._caches.items()}
+
+    def clear_caches(self) -> None:
+        for cache in self._caches.values():
+            cache.clear()
 
     # ── localities and parameters ──────────────────────────────────────────────────────
     def resolve_locality(self, value, path: str = "$.locality") -> dict:
         if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
+            value = str(value) if 0 <= value < 10**12 else None  # (str() of a 5,000-digit int raises ValueError)
         if not isinstance(value, str) or not value.strip():
             raise LocalityError([(path, "应为 6 位行政区划代码或地名")])
         code, others = self.localities.resolve(value)
@@ -191,7 +326,8 @@ class Evaluator:
     def params_at(self, code: str, day: _dt.date) -> tuple[dict, dict, tuple, str | None]:
         """Every parameter's value at a locality on a day (the nearest level with a value in force wins, then
         any emergency in force there raises it), the entries they come from, the trace of the ones the programs
-        read, and the emergency's name. Cached per (locality, day)."""
+        read, and the emergency's name. Cached per (locality, day) (the "parameters" cache): what it returns is
+        the cache's own and must be treated as read-only (`describe` makes a new description of an entry)."""
         key = (code, day)
         hit = self._cache.get(key)
         if hit is not None:
@@ -214,13 +350,14 @@ class Evaluator:
                   and any(c in e["localities"] for c in chain)]
         for event in events:
             self._apply_event(event, found_values, found_entries)
-        result = (found_values, found_entries, tuple(self._trace_items(found_entries)),
-                  "、".join(e["name"] for e in events) or None)
-        if len(self._cache) >= self.CACHE_LIMIT:
-            self._cache.clear()
-            self._trace_json.clear()
-        self._cache[key] = result
-        return result
+        trace = _Trace(self._trace_items(found_entries))
+        result = (found_values, found_entries, trace, "、".join(e["name"] for e in events) or None)
+        # what this entry holds of its own: the two dicts and the tuple (the trace entries of the bundle's own
+        # timeline entries are shared, `_templates`), and what an emergency changed
+        size = _sizeof(found_values) + _sizeof(found_entries) + _sizeof(trace) + _sizeof(trace.by_id) + 256
+        if events:
+            size += sum(footprint(t) for t in trace if "event" in t) + 1024
+        return self._cache.put(key, result, size)
 
     def _apply_event(self, event: dict, values_: dict, entries: dict) -> None:
         """An emergency's temporary rises (二(四)16): each adds to or sets a parameter for its period."""
@@ -232,30 +369,48 @@ class Evaluator:
             new = base + Decimal(change["add"]) if "add" in change else Decimal(change["set"])
             entries[pid] = dict(entry, value=new, base_value=entry["value"],
                                 event={"id": event["id"], "name": event["name"], "from": event["from"],
-                                       "to": event["to"], "defined_at": event["defined_at"],
+                                       "to": event["to"], "defined_at": event.get("defined_at"),
                                        "illustrative": bool(event.get("illustrative", True))})
             values_[pid] = _runtime_value(self.params[pid]["type"], new)
 
     def describe(self, pid: str, entry: dict) -> dict:
-        """One parameter value with where it comes from: the form of traces and of `policyc params`."""
+        """One parameter value with where it comes from: the form of traces and of `policyc params`. A new dict
+        whose nested dicts and lists are new too: nothing in it is the bundle's own."""
         p = self.params[pid]
-        item = {"id": pid, "name": p["name"], "value": entry["value"], "unit": p["unit"],
+        item = {"id": pid, "name": p["name"], "value": _fresh(entry["value"]), "unit": p["unit"],
                 "effective_from": entry["from"], "jurisdiction": entry["jurisdiction"],
                 "level": entry.get("level", "province"),
                 "illustrative": entry["illustrative"],
-                "provenance": entry.get("source") or {"illustrative": True, "note": "示例值，无正式来源"},
-                "citation": p["citation"], "defined_at": entry["defined_at"]}
+                "provenance": _fresh(entry.get("source")) or {"illustrative": True, "note": "示例值，无正式来源"},
+                "citation": p["citation"], "defined_at": entry.get("defined_at")}
         if p.get("choices"):
             item["label"] = p["choices"][entry["value"]]
         if "event" in entry:
-            item["event"] = entry["event"]
+            item["event"] = dict(entry["event"])
             item["base_value"] = entry["base_value"]
             if entry["event"].get("illustrative", True):  # a value raised by an illustrative event is illustrative
                 item["illustrative"] = True
         return item
 
     def _trace_items(self, entries: dict):
-        return (_Frozen(self.describe(pid, entries[pid])) for pid in self._program_params if pid in entries)
+        """The trace entries (read-only templates) of the values the programs read, from `entries`."""
+        templates = self._templates
+        for pid in self._program_params:
+            entry = entries.get(pid)
+            if entry is None:
+                continue
+            hit = templates.get((pid, id(entry)))
+            if hit is not None and hit[0] is entry:
+                yield hit[1]
+                continue
+            template = _template(self.describe(pid, entry))
+            if self._own_entry(pid, entry):  # an emergency's or an override's entry is made per call: not kept
+                templates[(pid, id(entry))] = (entry, template)
+            yield template
+
+    def _own_entry(self, pid: str, entry: dict) -> bool:
+        timelines = self.params[pid]["timelines"]
+        return any(e is entry for entries in timelines.values() for e in entries)
 
     def _override(self, values_: dict, entries: dict, overrides: dict, day: _dt.date) -> tuple[dict, dict]:
         values_, entries = dict(values_), dict(entries)
@@ -263,10 +418,13 @@ class Evaluator:
             p = self.params.get(pid)
             if p is None:
                 raise InputError([(f"parameters.{pid}", "没有这个参数")])
+            if not _bounded(value):
+                raise InputError([(f"parameters.{pid}", f"取值 {shown(value)} 超出可处理的范围"
+                                                        "（数字的绝对值应小于 10^18，至多 12 位小数）")])
             try:
                 values_[pid] = _runtime_value(p["type"], value)
             except (ArithmeticError, TypeError, ValueError):
-                raise InputError([(f"parameters.{pid}", f"取值 {value!r} 不符合参数类型")]) from None
+                raise InputError([(f"parameters.{pid}", f"取值 {shown(value)} 不符合参数类型")]) from None
             if p.get("choices") and value not in p["choices"]:
                 raise InputError([(f"parameters.{pid}", f"应为 {'、'.join(p['choices'])} 之一")])
             entries[pid] = {"from": day.isoformat(), "value": value, "jurisdiction": "case", "level": "case",
@@ -275,17 +433,18 @@ class Evaluator:
 
     def evaluate_json(self, request, locality=None, date=None, programs=None) -> str:
         """The decision as compact JSON text: for services that answer over the wire. The trace, the same for
-        every request at a place and date that read the same values, is serialised once and reused."""
-        decision = self.evaluate(request, locality, date, programs=programs)
+        every request at a place and date that read the same values, is serialised once and reused (the
+        "trace_json" cache). The decision is written straight from the evaluator's cached entries: it is text,
+        so no copy is needed."""
+        with decimal.localcontext(_CONTEXT):
+            decision = self._decide(request, locality, date, None, programs, False, fresh=False)
         trace = decision.pop("trace")
         key = (decision["locality"]["code"], decision["date"],  # the place and date fix every value traced
                tuple((t["id"], t["at"]["code"] if "at" in t else None) for t in trace))
         text = self._trace_json.get(key)
         if text is None:
             text = jsonio.dumps(trace, indent=None)
-            if len(self._trace_json) >= self.CACHE_LIMIT:
-                self._trace_json.clear()
-            self._trace_json[key] = text
+            self._trace_json.put(key, text, _sizeof(text) + _sizeof(key) + 120 * len(key[2]))
         head = jsonio.dumps_wire(decision)
         return f'{head[:-1]},"trace":{text}}}'
 
@@ -368,8 +527,13 @@ class Evaluator:
             return True
 
     def _variant(self, programs):
-        """The evaluation function, parameters and trace filter for a subset of programs (compiled once)."""
-        key = None if programs is None else tuple(sorted(set(programs)))
+        """The evaluation function, parameters and trace filter for a subset of programs (compiled once, kept in
+        the "programs" cache)."""
+        if programs is None:
+            return self._all
+        if not isinstance(programs, (list, tuple, set, frozenset)) or not all(isinstance(p, str) for p in programs):
+            raise InputError([("programs", f"应为程序编号的列表，如 [\"dibao\"]（可用：{'、'.join(self.program_ids)}）")])
+        key = tuple(sorted(set(programs)))
         hit = self._variants.get(key)
         if hit is not None:
             return hit
@@ -383,8 +547,8 @@ class Evaluator:
         function = self._compile(source, dict(self._rule_globals), "evaluate", f"<policyc rules {'+'.join(key)}>")
         params = sorted({pid for p in self.module.programs if p.id in key for pid in p.parameters})
         variant = (function, params, frozenset(params))
-        self._variants[key] = variant
-        return variant
+        # a compiled function takes ~2.5 bytes of memory (code objects, constants) per byte of its source
+        return self._variants.put(key, variant, 3 * len(source) + footprint(variant))
 
     def _mixed(self, inputs, values_, day, code, event, programs, unknown, request, at):
         """A request with unknown facts: the programs that read none of them run compiled, the others in the
@@ -437,7 +601,23 @@ class Evaluator:
         with decimal.localcontext(_CONTEXT):
             return self._decide(request, locality, date, overrides, programs, interpret)
 
-    def _decide(self, request, locality, date, overrides, programs, interpret) -> dict:
+    def _day(self, day, problems: list):
+        """The evaluation date (request text or a date object), or None after noting the problem."""
+        if type(day) is _dt.datetime:
+            day = day.date()
+        elif not isinstance(day, _dt.date):
+            day = parse_date(day)
+            if day is None:
+                problems.append(("$.date", "应为日期 YYYY-MM-DD"))
+                return None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            problems.append(("$.date", date_range_problem(day)))
+            return None
+        return day
+
+    def _decide(self, request, locality, date, overrides, programs, interpret, fresh: bool = True) -> dict:
+        """The decision; `fresh`: every dict and list in it is new (evaluate), else the trace holds the cached
+        entries themselves (evaluate_json, which only writes them out)."""
         if not isinstance(request, dict):
             raise InputError([("$", "请求应为 JSON 对象")])
         loc = locality if locality is not None else request.get("locality")
@@ -447,29 +627,25 @@ class Evaluator:
             problems.append(("$.locality", "缺少地区（locality）"))
         if day is None:
             problems.append(("$.date", "缺少评估日期（date）"))
-        elif not isinstance(day, _dt.date):
-            try:
-                day = (_dt.date.fromisoformat(day) if isinstance(day, str) and len(day) == 10 and day[4] == day[7] == "-"
-                       else None)
-            except ValueError:
-                day = None
-            if day is None:
-                problems.append(("$.date", "应为日期 YYYY-MM-DD"))
+        else:
+            day = self._day(day, problems)
         if problems:
             raise InputError(problems)
         juris = self.resolve_locality(loc)
         inputs, unknown = self._convert_request(request)
         values_, entries, trace, event = self.params_at(juris["code"], day)
         if self._has_requirements and (unknown or self._may_break_safely(inputs, values_, day, juris["code"])):
-            broken = self._partial.fork(self._reader(day, [])).broken_requirements(inputs, values_, day, juris["code"])
+            try:
+                broken = self._partial.fork(self._reader(day, [])).broken_requirements(inputs, values_, day,
+                                                                                       juris["code"])
+            except (ArithmeticError, TypeError) as err:
+                raise EvaluationError(f"计算失败：{err}") from None
             if broken:
                 raise InputError(broken)
         if overrides:
             values_, entries = self._override(values_, entries, overrides, day)
-            trace = tuple(self._trace_items(entries))
+            trace = _Trace(self._trace_items(entries))
         function, needed, keep = self._variant(programs)
-        if keep is not None:
-            trace = tuple(t for t in trace if t["id"] in keep)
         missing = [p for p in needed if p not in values_]
         if missing:
             raise EvaluationError(f"{juris['full_name']} 在 {day.isoformat()} 没有以下参数的有效取值："
@@ -491,9 +667,12 @@ class Evaluator:
                 missing = []
         except (ArithmeticError, TypeError) as err:
             raise EvaluationError(f"计算失败：{err}") from None
-        trace = [t for t in trace if t["id"] in used]  # only the values this evaluation read
+        if keep is not None:  # only the values this evaluation read, of the selected programs' parameters
+            used = keep.intersection(used)
+        trace = _copies(trace.read(used)) if fresh else trace.read(used)
         if reads:
             trace += self._traced_reads(reads)
-        return {"bundle": self.bundle_info, "locality": {"code": juris["code"], "name": juris["full_name"]},
+        return {"bundle": dict(self.bundle_info) if fresh else self.bundle_info,
+                "locality": {"code": juris["code"], "name": juris["full_name"]},
                 "date": day.isoformat(), "programs": results, "referrals": referrals,
                 "missing_facts": missing, "trace": trace}

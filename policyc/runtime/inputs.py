@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import reprlib
 from decimal import Decimal
 
 from ..ir import Module, strip_optional
@@ -15,6 +16,64 @@ from .unknown import fact
 MISSING = object()
 MAX_MONEY = Decimal("1000000000")
 FEN = Decimal("0.01")  # 10亿元: anything larger is a data error, not an income
+
+# What a request's numbers and dates may be (docs/security.md, "Bounds"). Checked where each value is converted,
+# before any arithmetic, so that no request reaches the rules with a value their calendar or Decimal arithmetic
+# cannot handle:
+# - whole numbers (int, count, age, months, years): |x| < 10^18, at most 18 digits (BIGINT; the batch lane's
+#   DECIMAL(18+s, s) keeps 18 integer digits);
+# - numbers (number, ratio, percent): |x| < 10^18 and at most 12 decimals (the decimals a bundle's own numbers
+#   may have), so that 1e-400 is refused rather than silently taken as 0;
+# - money: 0 to MAX_MONEY, whole fen;
+# - dates: FIRST_DAY to LAST_DAY. Rules add months to dates (渐退期, 复核, 有效期); Python's calendar ends at
+#   9999-12-31 and begins at 0001-01-01, so a date near either end made `add_months` fail with a traceback. With
+#   every date of a request in 1900–2999, an offset of up to ±1,900 years stays on the calendar (the shipped
+#   rules add at most a few years); a computed date off the calendar is an EvaluationError (values.add_months).
+#   The same range is the batch lane's clean-row range (batch/sqlinput.py FIRST_DAY, LAST_DAY).
+MAX_WHOLE = 10**18
+MAX_NUMBER = Decimal(10**18)
+MAX_DECIMALS = 12
+FIRST_DAY = _dt.date(1900, 1, 1)
+LAST_DAY = _dt.date(2999, 12, 31)
+DATE_RANGE = f"{FIRST_DAY.isoformat()} 至 {LAST_DAY.isoformat()}"
+
+
+class _Shown(reprlib.Repr):
+    """A request value as an error message quotes it: short, and never slow or failing — a 10,000-digit integer
+    cannot even be turned into text (Python refuses more than 4,300 digits), a list nested 100,000 deep has no
+    repr."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxstring, self.maxother, self.maxlist, self.maxdict = 2, 60, 60, 4, 4
+
+    def repr_int(self, x, level):
+        if -10**40 < x < 10**40:
+            return repr(x)
+        return f"{'-' if x < 0 else ''}（约 {int((x.bit_length() - 1) * 0.30103) + 1} 位的整数）"
+
+    def repr_Decimal(self, x, level):
+        text = str(x)  # fast even for 1E+999999999
+        if len(text) <= 40:
+            return text
+        return f"{text[:12]}…（{len(x.as_tuple().digits)} 位数字）"
+
+
+shown = _Shown().repr
+
+
+def decimals(x: Decimal) -> int:
+    """How many decimals a finite Decimal has once trailing zeros are dropped (1.50 → 1, 1E+3 → 0), read from its
+    digits: never rounded by a context, never a slow computation, whatever its exponent."""
+    sign, digits, exp = x.as_tuple()
+    if exp >= 0:
+        return 0
+    zeros = 0
+    for d in reversed(digits):
+        if d or zeros == -exp:
+            break
+        zeros += 1
+    return -exp - zeros
 
 
 def _where(path, key) -> tuple:
@@ -59,17 +118,20 @@ def money(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'money', lo, hi)
     if type(x) is int:
+        if not 0 <= x <= MAX_MONEY:  # before Decimal(), which takes a while for a 10,000-digit int
+            errs.append((_where(path, key), f"金额应在 0 至 {MAX_MONEY} 元之间，实际为 {shown(x)}"[:200]))
+            return None
         x = Decimal(x)
     elif type(x) is float:  # from callers that parsed JSON without Decimal: take the shortest exact repr
         x = Decimal(repr(x))
     elif type(x) is not Decimal:
-        errs.append((_where(path, key), f"应为金额（数字），实际为 {type(x).__name__} {x!r}"[:200]))
+        errs.append((_where(path, key), f"应为金额（数字），实际为 {shown(x)}"[:200]))
         return None
     if not x.is_finite() or x < 0 or x > MAX_MONEY:
-        errs.append((_where(path, key), f"金额应在 0 至 {MAX_MONEY} 元之间，实际为 {x}"[:200]))
+        errs.append((_where(path, key), f"金额应在 0 至 {MAX_MONEY} 元之间，实际为 {shown(x)}"[:200]))
         return None
-    if x != x.quantize(FEN):
-        errs.append((_where(path, key), f"金额最多两位小数（精确到分），实际为 {x}"[:200]))
+    if decimals(x) > 2:
+        errs.append((_where(path, key), f"金额最多两位小数（精确到分），实际为 {shown(x)}"[:200]))
         return None
     return x
 
@@ -77,10 +139,16 @@ def money(x, path, key, errs, mode="req", lo=None, hi=None):
 def integer(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'int', lo, hi)
-    if type(x) is Decimal and x.is_finite() and x.adjusted() < 19 and x == x.to_integral_value():
-        x = int(x)  # (a huge exponent would make int() take minutes: those are refused below as not integers)
-    if type(x) is not int or abs(x) >= 10**18:
-        errs.append((_where(path, key), f"应为整数，实际为 {x!r}"[:200]))
+    if type(x) is Decimal and x.is_finite() and x == x.to_integral_value():
+        if x.adjusted() >= 18:  # refused before int(), which would take minutes for 1E+999999
+            errs.append((_where(path, key), f"整数的绝对值应小于 10^18（至多 18 位），实际为 {shown(x)}"[:200]))
+            return None
+        x = int(x)
+    if type(x) is not int:
+        errs.append((_where(path, key), f"应为整数，实际为 {shown(x)}"[:200]))
+        return None
+    if not -MAX_WHOLE < x < MAX_WHOLE:
+        errs.append((_where(path, key), f"整数的绝对值应小于 10^18（至多 18 位），实际为 {shown(x)}"[:200]))
         return None
     if (lo is not None and x < lo) or (hi is not None and x > hi):
         errs.append((_where(path, key), f"应在 {lo} 至 {hi} 之间，实际为 {x}"))
@@ -91,10 +159,21 @@ def integer(x, path, key, errs, mode="req", lo=None, hi=None):
 def number(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'number', lo, hi)
-    if type(x) in (int, float):
+    if type(x) is int:
+        if not -MAX_WHOLE < x < MAX_WHOLE:  # before Decimal(): a 10,000-digit int is refused, never converted
+            errs.append((_where(path, key), f"数字的绝对值应小于 10^18（整数部分至多 18 位），实际为 {shown(x)}"[:200]))
+            return None
+        x = Decimal(x)
+    elif type(x) is float:
         x = Decimal(repr(x))
     if type(x) is not Decimal or not x.is_finite():
-        errs.append((_where(path, key), f"应为数字，实际为 {x!r}"[:200]))
+        errs.append((_where(path, key), f"应为数字，实际为 {shown(x)}"[:200]))
+        return None
+    if not -MAX_NUMBER < x < MAX_NUMBER:
+        errs.append((_where(path, key), f"数字的绝对值应小于 10^18（整数部分至多 18 位），实际为 {shown(x)}"[:200]))
+        return None
+    if decimals(x) > MAX_DECIMALS:
+        errs.append((_where(path, key), f"数字最多 {MAX_DECIMALS} 位小数，实际为 {shown(x)}"[:200]))
         return None
     return x
 
@@ -103,7 +182,7 @@ def boolean(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'bool', lo, hi)
     if type(x) is not bool:
-        errs.append((_where(path, key), f"应为 true 或 false，实际为 {x!r}"[:200]))
+        errs.append((_where(path, key), f"应为 true 或 false，实际为 {shown(x)}"[:200]))
         return None
     return x
 
@@ -112,7 +191,7 @@ def text(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'text', lo, hi)
     if type(x) is not str or not x or len(x) > 200 or not x.isprintable():
-        errs.append((_where(path, key), f"应为 1 至 200 字的文字（不含控制字符和特殊空白），实际为 {x!r}"[:200]))
+        errs.append((_where(path, key), f"应为 1 至 200 字的文字（不含控制字符和特殊空白），实际为 {shown(x)}"[:200]))
         return None
     return x
 
@@ -120,12 +199,27 @@ def text(x, path, key, errs, mode="req", lo=None, hi=None):
 def date(x, path, key, errs, mode="req", lo=None, hi=None):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, 'date', lo, hi)
+    day = parse_date(x)
+    if day is None:
+        errs.append((_where(path, key), f"应为日期 YYYY-MM-DD，实际为 {shown(x)}"[:200]))
+        return None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        errs.append((_where(path, key), date_range_problem(day)))
+        return None
+    return day
+
+
+def date_range_problem(day: _dt.date) -> str:
+    return f"日期应在 {DATE_RANGE} 之间（规则要在日期上加减月份，须留在日历之内），实际为 {day.isoformat()}"
+
+
+def parse_date(x) -> _dt.date | None:
+    """A date written YYYY-MM-DD that exists on the calendar, else None."""
     if type(x) is str and len(x) == 10 and x[4] == "-" and x[7] == "-":  # not 2024-W01-1, which 3.11 reads
         try:
             return _dt.date.fromisoformat(x)
         except ValueError:
             pass
-    errs.append((_where(path, key), f"应为日期 YYYY-MM-DD，实际为 {x!r}"[:200]))
     return None
 
 
@@ -133,7 +227,7 @@ def enum(x, path, key, errs, mode, codes):
     if x is MISSING or x is None:
         return absent_value(x, path, key, errs, mode, "enum:", codes=codes)
     if type(x) is not str or x not in codes:
-        errs.append((_where(path, key), f"应为 {' | '.join(codes)} 之一，实际为 {x!r}"[:200]))
+        errs.append((_where(path, key), f"应为 {' | '.join(codes)} 之一，实际为 {shown(x)}"[:200]))
         return None
     return x
 

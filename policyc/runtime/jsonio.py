@@ -6,29 +6,48 @@ import json
 import secrets
 from decimal import Decimal
 
+from .errors import InputError
+
 
 def _reject_constant(name: str):
     raise ValueError(f"不允许的数值 {name}（JSON 中不能使用 NaN 或 Infinity）")
 
 
 # Numbers are bounded where they are read: a 13-byte "1e1000000" would otherwise become a Decimal whose
-# conversion to int or text takes minutes (a denial of service by one request or one bundle field).
+# conversion to int or text takes minutes (a denial of service by one request or one bundle field). A number
+# outside these bounds is never converted: the parser keeps a marker in its place and, once the text is read,
+# `loads` refuses it with the JSON path of every such number (NumberRangeError). Each field then applies its own,
+# narrower range (runtime/inputs.py: money, 18-digit whole numbers, dates).
 MAX_DIGITS = 40
 MAX_EXPONENT = 40
 
 
-def _decimal(text: str) -> Decimal:
+class NumberRangeError(InputError, ValueError):
+    """Numbers a JSON text holds that are too long or too large or small to be read, each with its JSON path: an
+    InputError (R0101, a request's problems), and a ValueError, as every other reason a text is not usable JSON."""
+
+
+class _Unreadable:
+    """Stands, while the text is parsed, where a number too long or out of range was."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+
+def _decimal(text: str):
     if len(text) > 2 * MAX_DIGITS:
-        raise ValueError(f"数字过长（{len(text)} 个字符）")
+        return _Unreadable(f"数字过长（{len(text)} 个字符，至多 {2 * MAX_DIGITS} 个）")
     value = Decimal(text)
-    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
-        raise ValueError(f"数字 {text[:40]} 超出可处理的范围（绝对值应在 1e-{MAX_EXPONENT} 至 1e{MAX_EXPONENT} 之间）")
+    if not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        return _Unreadable(f"数字 {text[:40]} 超出可处理的范围（量级应在 1e-{MAX_EXPONENT} 至 1e{MAX_EXPONENT} 之间）")
     return value
 
 
-def _integer(text: str) -> int:
+def _integer(text: str):
     if len(text) > MAX_DIGITS:
-        raise ValueError(f"整数过长（{len(text)} 位）")
+        return _Unreadable(f"整数过长（{len(text)} 位，至多 {MAX_DIGITS} 位）")
     return int(text)
 
 
@@ -44,8 +63,43 @@ def _object(pairs: list) -> dict:
 
 
 def loads(text: str | bytes):
-    return json.loads(text, parse_float=_decimal, parse_int=_integer, parse_constant=_reject_constant,
-                      object_pairs_hook=_object)
+    """JSON text → Python values, numbers as int and Decimal (never float). Raises ValueError for anything that
+    is not such JSON; NumberRangeError (a ValueError and an InputError) names the JSON path of each number out
+    of range."""
+    found: list = []
+
+    def decimal(t: str):
+        v = _decimal(t)
+        if type(v) is _Unreadable:
+            found.append(v)
+        return v
+
+    def integer(t: str):
+        if len(t) <= MAX_DIGITS:
+            return int(t)
+        found.append(_integer(t))
+        return found[-1]
+
+    value = json.loads(text, parse_float=decimal, parse_int=integer, parse_constant=_reject_constant,
+                       object_pairs_hook=_object)
+    if found:
+        raise NumberRangeError(_unreadable(value))
+    return value
+
+
+def _unreadable(value) -> list[tuple[str, str]]:
+    """(JSON path, problem) of every marker left by the parser, in document order (at most 20)."""
+    problems: list = []
+    stack = [("$", value)]
+    while stack and len(problems) < 20:
+        path, v = stack.pop()
+        if type(v) is _Unreadable:
+            problems.append((path, v.problem))
+        elif type(v) is dict:
+            stack.extend((f"{path}.{k}", x) for k, x in reversed(v.items()))
+        elif type(v) is list:
+            stack.extend((f"{path}[{i}]", x) for i, x in reversed(list(enumerate(v))))
+    return problems
 
 
 # A Decimal leaves the C encoder as a marked string, "\u0000<nonce><digits><nonce>\u0000", whose quotes and marks are then

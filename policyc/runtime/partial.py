@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from ..ir import MONEY, Definition, Expr, Module, strip_optional
 from . import values
+from .lru import LRU, footprint
 from .unknown import (INF, NINF, NO_DEPS, NUMERIC, UNKNOWN_BOOL, WHOLE, Unknown, bounds, date_bounds, dates,
                       deps_of, fact, join, list_parts, may_be_none, number, possible)
 
@@ -47,6 +48,17 @@ def _div(a, b):
     return a / b
 
 
+def _shifted(day, months):
+    """A bound of an unknown date moved by a bound of an unknown month count; None (no bound) when either is
+    unbounded or the result would be off the calendar (the value itself, once known, may well be on it)."""
+    if day is None or not Decimal(months).is_finite():
+        return None
+    try:
+        return values.add_months(day, months)
+    except values.DateOutOfRange:
+        return None
+
+
 class PartialEvaluator:
     """Interprets a module's definitions over values that may be `Unknown`."""
 
@@ -58,7 +70,8 @@ class PartialEvaluator:
         self.labels = {e.id: dict(e.members) for e in module.enums.values()}
         self._lits: dict[int, object] = {}
         self._step_cache: dict = {}
-        self._needed_cache: dict = {}
+        # the definitions each selection of programs needs: bounded (a selection is any subset of the programs)
+        self._needed_cache = LRU("needed", 64, 8 << 20)
         self._inst_cache: dict = {}
         self._basis: dict = {}  # id(reason) → what it rests on (the module's reasons live as long as this)
         self.R = None
@@ -162,9 +175,11 @@ class PartialEvaluator:
         self.used: set[str] = set()  # the parameters read: the decision's trace
         selected = [p for p in self.m.programs if only is None or p.id in only]
         key = tuple(p.id for p in selected)
-        if key not in self._needed_cache:
-            self._needed_cache[key] = self.m.needed(selected)
-        for d in self._needed_cache[key]:
+        needed = self._needed_cache.get(key)
+        if needed is None:
+            needed = self.m.needed(selected)
+            self._needed_cache.put(key, needed, footprint(needed, 1))
+        for d in needed:
             if d.scope is None:
                 self.defs[d.id] = self._define(d)
             else:
@@ -499,8 +514,8 @@ class PartialEvaluator:
         nlo, nhi = bounds(n)
         if sign < 0:
             nlo, nhi = -nhi, -nlo
-        lo = values.add_months(dlo, nlo) if dlo is not None and Decimal(nlo).is_finite() else None
-        hi = values.add_months(dhi, nhi) if dhi is not None and Decimal(nhi).is_finite() else None
+        lo = _shifted(dlo, nlo)
+        hi = _shifted(dhi, nhi)
         return dates(lo, hi, deps_of(d, n), may_be_none(d) or may_be_none(n))
 
     def x_add_months(self, e):

@@ -212,6 +212,7 @@ def _literal(e: dict, path: str, m: _Module) -> None:
         ok = type(v) is bool
     elif base in _NUMERIC:
         _number(v, path, whole=base in ("int", "months", "years", "age", "count"))
+        _span(base, v, path)
         ok = True
     elif base == "date":
         ok = _date(v, path) is not None
@@ -405,11 +406,19 @@ def _parameters(params, path: str) -> None:
                 text(label, f"{q}.choices[{code!r}]")
         for code, entries in _dict(p["timelines"], f"{q}.timelines").items():
             _match(_CODE, code, f"{q}.timelines", "6 位行政区划代码")
+            previous = None
             for i, e in enumerate(_list(entries, f"{q}.timelines[{code!r}]", 1000)):
                 ep = f"{q}.timelines[{code!r}][{i}]"
                 _obj(e, ep, ("from", "value", "jurisdiction", "illustrative"),
                      ("defined_at", "level", "note", "source", "inherit", "end"))
                 _date(e["from"], f"{ep}.from")
+                # the runtime finds the value in force by bisection: an unsorted timeline would answer wrongly
+                if previous is not None and e["from"] <= previous:
+                    raise _Bad(f"{ep}.from", f"取值的起始日期应严格递增，{e['from']} 不晚于上一条的 {previous}")
+                previous = e["from"]
+                for key in ("defined_at", "level"):
+                    if e.get(key) is not None:
+                        text(e[key], f"{ep}.{key}", limit=500)
                 if e.get("inherit") or e.get("end") or e["value"] is None:
                     continue
                 _param_value(t, e["value"], f"{ep}.value", choices)
@@ -427,8 +436,21 @@ def _param_value(t: str, v, path: str, choices) -> None:
             raise _Bad(path, f"应为枚举代码之一，实际为 {v!r}"[:300])
     elif t in _NUMERIC:
         _number(v, path, whole=t in ("int", "months", "years", "age", "count"))
+        _span(t, v, path)
     else:
         raise _Bad(path, f"未知的参数类型 {t!r}"[:300])
+
+
+# Month and year counts a bundle may state (parameters, literals): rules add them to dates, and every date of a
+# request is in 1900–2999 (runtime/inputs.py FIRST_DAY, LAST_DAY), so within ±1,000 years every such sum stays
+# on the calendar (years 1–9999). A count computed from a request is checked where it is added (values.add_months).
+_SPANS = {"months": 12000, "years": 1000}
+
+
+def _span(t: str, v, path: str) -> None:
+    limit = _SPANS.get(t)
+    if limit is not None and not -limit <= Decimal(v) <= limit:
+        raise _Bad(path, f"{'月数' if t == 'months' else '年数'}的绝对值应不超过 {limit}，实际为 {v}"[:300])
 
 
 def _dict(x, path: str) -> dict:
@@ -442,7 +464,10 @@ def _jurisdictions(items, path: str) -> None:
     for i, j in enumerate(_list(items, path, 10000)):
         p = f"{path}[{i}]"
         _obj(j, p, ("code", "name", "level", "parent", "full_name"), ("functional_zone",))
-        codes.add(_match(_CODE, j["code"], f"{p}.code", "6 位行政区划代码"))
+        code = _match(_CODE, j["code"], f"{p}.code", "6 位行政区划代码")
+        if code in codes:  # two places with one code: which one a request means would be a guess
+            raise _Bad(f"{p}.code", f"行政区划代码 {code} 重复")
+        codes.add(code)
         text(j["name"], f"{p}.name", limit=100)
         text(j["full_name"], f"{p}.full_name", limit=200)
         if j["level"] not in ("province", "city", "county"):
@@ -467,6 +492,8 @@ def _events(items, path: str, params: dict) -> None:
              ("citation", "illustrative", "note", "defined_at", "source"))
         text(ev["id"], f"{p}.id", limit=100)
         text(ev["name"], f"{p}.name", limit=500)
+        if ev.get("defined_at") is not None:
+            text(ev["defined_at"], f"{p}.defined_at", limit=500)
         _date(ev["from"], f"{p}.from")
         _date(ev["to"], f"{p}.to")
         for k, code in enumerate(_list(ev["localities"], f"{p}.localities", 1000)):
@@ -478,6 +505,7 @@ def _events(items, path: str, params: dict) -> None:
             if len(change) != 1:
                 raise _Bad(f"{p}.changes[{pid!r}]", "应恰有 add 或 set 之一")
             _number(next(iter(change.values())), f"{p}.changes[{pid!r}]")
+            _span(params[pid]["type"], next(iter(change.values())), f"{p}.changes[{pid!r}]")
 
 
 def _manifest(m, path: str) -> None:

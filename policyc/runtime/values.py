@@ -27,12 +27,30 @@ def round_money(value, mode: str):
     return value.quantize(quantum, rounding=how)
 
 
+_CALENDAR_MONTHS = 12 * (_dt.MAXYEAR - _dt.MINYEAR + 1)
+
+
+class DateOutOfRange(OverflowError):
+    """A computed date off the calendar (before 0001-01-01 or after 9999-12-31): an ArithmeticError, so the
+    evaluator reports it as EvaluationError R0301 like any other calculation that cannot be done."""
+
+
 def add_months(day: _dt.date | None, months) -> _dt.date | None:
-    """Calendar month addition; a day past the end of the target month becomes its last day (1月31日 + 1个月 = 2月末)."""
+    """Calendar month addition; a day past the end of the target month becomes its last day (1月31日 + 1个月 = 2月末).
+    A result off the calendar raises DateOutOfRange (never ValueError): request dates are bounded (inputs.FIRST_DAY
+    to LAST_DAY), but a month count can come from a parameter or a computation."""
     if day is None or months is None:
         return None
-    total = day.year * 12 + day.month - 1 + int(months)
-    year, month = divmod(total, 12)
+    # (a count beyond the whole calendar is refused before int(): int(Decimal("1E+999998")) takes minutes)
+    year = month = 0
+    if -_CALENDAR_MONTHS < months < _CALENDAR_MONTHS:
+        months = int(months)
+        year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if not _dt.MINYEAR <= year <= _dt.MAXYEAR:
+        count = abs(months)
+        count = str(count) if count < 10**30 else "逾十万"
+        raise DateOutOfRange(f"日期 {fmt_date(day)}{'加' if months >= 0 else '减'} {count} 个月超出了日历的范围"
+                             f"（公元 {_dt.MINYEAR} 年至 {_dt.MAXYEAR} 年）")
     month += 1
     return _dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 

@@ -9,31 +9,39 @@ from .config import (DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_MAX_MEMBERS, D
                      ENV_CONFIG, ConfigError, ServeConfig)
 
 EXIT_USAGE = 2
+# bounds of the numeric flags (argparse refuses anything else in Chinese, exit 2, before the server starts)
+MAX_WORKERS = 512
+MAX_BODY = 1 << 30  # bytes
+MAX_MEMBERS = 1000
+MAX_BATCH = 1_000_000
+MAX_RELOAD_INTERVAL = 86_400.0  # seconds: a day
 
 
 def register(sub) -> None:
     """Add the `serve` subcommand to the CLI's subparsers."""
+    from ..cli import float_arg, int_arg
     p = sub.add_parser("serve", help="运行决定服务（HTTP）：请求进，决定出",
                        description="在 uvicorn 上运行决定服务；默认只监听 127.0.0.1。见 docs/service.md。")
     p.add_argument("--bundle", action="append", required=True, metavar="PATH",
                    help="规则包文件（可多次给出，同时提供多个版本；默认使用已加载的最新版本）")
     p.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1，只接受本机连接）")
-    p.add_argument("--port", type=int, default=8000, help="端口（默认 8000）")
-    p.add_argument("--workers", type=int, default=1, help="工作进程数（默认 1）")
+    p.add_argument("--port", type=int_arg(0, 65535), default=8000, help="端口（0 至 65535，默认 8000）")
+    p.add_argument("--workers", type=int_arg(1, MAX_WORKERS), default=1, help=f"工作进程数（1 至 {MAX_WORKERS}，默认 1）")
     p.add_argument("--verify-key", action="append", default=[], metavar="PUB",
                    help="可信 ed25519 公钥（PEM 文件，可多次给出）：给出后只加载经其中一个公钥签名的规则包")
     p.add_argument("--decision-log", metavar="URL",
                    help="决定日志：sqlite:///路径、文件路径或 postgresql://…；给出后每个决定先写入日志再答复")
     p.add_argument("--admin-token-file", metavar="F",
                    help=f"管理令牌文件（POST /v1/bundles:reload 需要）；也可用环境变量 {ENV_ADMIN_TOKEN}；都没有时管理接口停用")
-    p.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
-                   help=f"请求体上限（字节，默认 {DEFAULT_MAX_BODY}）")
-    p.add_argument("--max-members", type=int, default=DEFAULT_MAX_MEMBERS, metavar="N",
-                   help=f"每个家庭的成员数上限（默认 {DEFAULT_MAX_MEMBERS}）")
-    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
-                   help=f"批量请求的条数上限（默认 {DEFAULT_MAX_BATCH}）")
-    p.add_argument("--reload-interval", type=float, default=DEFAULT_RELOAD_INTERVAL, metavar="S",
-                   help=f"每隔多少秒检查规则包文件是否改变（默认 {DEFAULT_RELOAD_INTERVAL:g}；0 表示不检查）")
+    p.add_argument("--max-body", type=int_arg(1, MAX_BODY), default=DEFAULT_MAX_BODY, metavar="BYTES",
+                   help=f"请求体上限（字节，1 至 {MAX_BODY}，默认 {DEFAULT_MAX_BODY}）")
+    p.add_argument("--max-members", type=int_arg(1, MAX_MEMBERS), default=DEFAULT_MAX_MEMBERS, metavar="N",
+                   help=f"每个家庭的成员数上限（1 至 {MAX_MEMBERS}，默认 {DEFAULT_MAX_MEMBERS}）")
+    p.add_argument("--max-batch", type=int_arg(1, MAX_BATCH), default=DEFAULT_MAX_BATCH, metavar="N",
+                   help=f"批量请求的条数上限（1 至 {MAX_BATCH}，默认 {DEFAULT_MAX_BATCH}）")
+    p.add_argument("--reload-interval", type=float_arg(0, MAX_RELOAD_INTERVAL), default=DEFAULT_RELOAD_INTERVAL,
+                   metavar="S", help=f"每隔多少秒检查规则包文件是否改变（0 至 {MAX_RELOAD_INTERVAL:g}，"
+                                     f"默认 {DEFAULT_RELOAD_INTERVAL:g}；0 表示不检查）")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="日志级别（默认 info）")
     p.set_defaults(func=cmd_serve)

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import tempfile
+from ..runtime import atomic
 
 
 def register(sub) -> None:
@@ -76,8 +77,8 @@ def _filters(args) -> dict:
             raise _usage(f"程序 {args.program!r} 无效，应为程序编号，如 dibao")
         out["program"] = args.program.strip()
     if args.limit is not None:
-        if not re.fullmatch(r"\s*\d+\s*", args.limit):
-            raise _usage(f"条数上限 {args.limit!r} 无效，应为非负整数")
+        if not re.fullmatch(r"\s*\d{1,18}\s*", args.limit):  # up to 10**18 - 1: within SQL's 64-bit integers
+            raise _usage(f"条数上限 {args.limit[:40]!r} 无效，应为小于 10^18 的非负整数")
         out["limit"] = int(args.limit)
     return out
 
@@ -137,7 +138,7 @@ def cmd_export(args) -> int:
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, 0o644 & ~_umask())
-            os.replace(tmp, target)
+            atomic.replace(tmp, target)
             tmp = None
             _sync_dir(folder)
         except OSError as err:

@@ -9,9 +9,9 @@ from .errors import DecisionLogError
 
 MASK_TOKEN = "***"
 
-# Fields that name or reach a person. The request schema (schemas/household.schema.json) has none of them today:
-# it is closed (additionalProperties: false) and describes people only by household-local member ids, ages,
-# incomes and conditions. These patterns guard against the schema, or a caller's envelope, growing them.
+# Fields that name or reach a person. The request schema (generated/schemas/household.schema.json) has none of
+# them today: it is closed (additionalProperties: false) and describes people only by household-local member ids,
+# ages, incomes and conditions. These patterns guard against the schema, or a caller's envelope, growing them.
 DEFAULT_MASK = [
     "**.name", "**.full_name", "**.id_number", "**.id_card", "**.identity_number", "**.id_card_number",
     "**.phone", "**.mobile", "**.telephone", "**.email", "**.address", "**.bank_account", "**.bank_card",

@@ -17,7 +17,10 @@ def utc(moment) -> _dt.datetime:
         raise DecisionLogError("L0005", f"时间 {moment!r} 无效，应为 ISO 8601 日期或时间")
     if moment.tzinfo is None:
         return moment.replace(tzinfo=_dt.timezone.utc)
-    return moment.astimezone(_dt.timezone.utc)
+    try:
+        return moment.astimezone(_dt.timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-14:00 is in year 10000 in UTC, 0001-01-01T00:00+14:00 in year 0
+        raise DecisionLogError("L0005", f"时间 {moment.isoformat()} 换算为 UTC 后超出日历范围（0001 至 9999 年）") from None
 
 
 def _parse(text: str) -> _dt.datetime:
