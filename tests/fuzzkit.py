@@ -282,12 +282,17 @@ def case_cli_agrees(evaluator, bundle_path: Path, bases: list[dict], rng: random
     req = mutate_request(rng.choice(bases), rng) if rng.random() < 0.8 else rng.choice(bases)
     try:
         text = jsonio.dumps(req)
-    except (TypeError, ValueError):
+        data = text.encode("utf-8")
+    except (TypeError, ValueError):  # NaN, a lone surrogate: no file can hold it (UnicodeEncodeError is a ValueError)
         return "unwritable"
     path = workdir / "request.json"
-    path.write_text(text, encoding="utf-8")
-    parsed = jsonio.loads(text)
-    outcome, expected = api_outcome(evaluator, parsed, random.Random(0))  # no extra arguments: the file's own
+    path.write_bytes(data)
+    try:
+        parsed = jsonio.loads(text)
+    except ValueError:  # a number the reader refuses (2^63 written out, 1e400): the CLI must refuse the file too
+        outcome, expected = "bad_json", None
+    else:
+        outcome, expected = api_outcome(evaluator, parsed, random.Random(0))  # the file's own locality and date
     proc = run_cli(["eval", "--bundle", str(bundle_path), str(path)])
     if outcome == "decision":
         if proc.returncode != 0 or proc.stdout.decode("utf-8").strip() != expected:

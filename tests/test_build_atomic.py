@@ -25,7 +25,8 @@ from policyc.emit import outputs as emit_outputs
 from policyc.emit.outputs import leftovers, lock_path, output_lock, recover, write_tree
 
 HARNESS = r'''
-import os, sys, time
+import os, signal, sys, time
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal session, even when the tests run under nohup
 from pathlib import Path
 from policyc import cli
 from policyc.emit import outputs as o

@@ -46,8 +46,13 @@ def _work(job):
             except fuzzkit.Broken as err:
                 tally["BROKEN"] += 1
                 broken.append(f"{kind} #{i} (seed {seed}): {err}"[:3000])
-                rng.setstate(state)
-                rng.random()  # move on from the input that broke
+            except Exception as err:  # noqa: BLE001 — a bug of the harness itself: reported, the run goes on
+                tally["HARNESS"] += 1
+                broken.append(f"{kind} #{i} (seed {seed}): harness error {type(err).__name__}: {err}"[:3000])
+            else:
+                continue
+            rng.setstate(state)
+            rng.random()  # move on from the input that broke
     finally:
         ctx.close()
     return kind, count, tally, broken, time.monotonic() - started
@@ -83,9 +88,11 @@ def main(argv=None) -> int:
     for kind in SHARES:
         count, tally, broken, seconds = results[kind]
         total_broken += len(broken)
-        outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.items()) if k != "BROKEN")
+        outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.items()) if k not in ("BROKEN", "HARNESS"))
         lines.append(f"| {kind} | {count:,} | {outcomes} | {len(broken)} | {seconds:.0f} |")
-    lines += ["", f"Broken contracts (tracebacks, hangs, undocumented exits, CLI ≠ API): {total_broken}"]
+    harness = sum(results[k][1]["HARNESS"] for k in SHARES)
+    lines += ["", f"Broken contracts (tracebacks, hangs, undocumented exits, CLI ≠ API, mixed builds): "
+              f"{total_broken - harness}; errors of the harness itself: {harness}"]
     for kind in SHARES:
         for b in results[kind][2][:20]:
             lines += ["", "```", b, "```"]
