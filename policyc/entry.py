@@ -72,7 +72,10 @@ def _redeliver(hook):
     def unraisable(info) -> None:
         if isinstance(info.exc_value, KeyboardInterrupt):
             _install(_interrupt)
-            signal.raise_signal(signal.SIGINT)  # handled at the next instruction of the main thread
+            try:
+                signal.raise_signal(signal.SIGINT)  # the handler runs at the next instruction: still in this hook
+            except KeyboardInterrupt:  # raised here, it would only be printed again: end as an interrupt, now
+                _exit_now(signal.SIGINT, None)
             return
         hook(info)
     return unraisable
